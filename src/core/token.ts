@@ -1,0 +1,86 @@
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Session tokens: `ccs_<id>.<secret>`.
+ * - `ccs_` is a fixed prefix so secret scanners can recognise a leaked token (like GitHub's `ghp_`).
+ * - id: 16 random bytes (128 bits), the public handle used as the store key, shown in listings/logs.
+ * - secret: 24 random bytes (192 bits); only SHA-256(secret) is ever stored.
+ * Both come from the CSPRNG and are base64url without padding.
+ */
+export const TOKEN_PREFIX = 'ccs_';
+
+const ID_BYTES = 16;
+const SECRET_BYTES = 24;
+const ID_CHARS = 22; // ceil(16 * 4 / 3)
+const SECRET_CHARS = 32; // 24 * 4 / 3
+const DOT = TOKEN_PREFIX.length + ID_CHARS;
+/** Exact length of every token this module issues. */
+export const TOKEN_LENGTH = DOT + 1 + SECRET_CHARS;
+
+/** A token split into its public id and its secret. Only `id` may be logged or listed. */
+export interface ParsedToken {
+  readonly id: string;
+  readonly secret: string;
+}
+
+/** A freshly generated token and the hash of its secret (the only part a store keeps). */
+export interface GeneratedToken extends ParsedToken {
+  readonly token: string;
+  readonly secretHash: Uint8Array;
+}
+
+/** Random bytes source; injectable so tests can count or fix them. Must be a CSPRNG in production. */
+export type RandomBytes = (size: number) => Uint8Array;
+
+/** Generates a new token from the CSPRNG (or the injected source). Every call is unique w.h.p. */
+export function generateToken(random: RandomBytes = randomBytes): GeneratedToken {
+  const id = Buffer.from(random(ID_BYTES)).toString('base64url');
+  const secret = Buffer.from(random(SECRET_BYTES)).toString('base64url');
+  return { id, secret, token: `${TOKEN_PREFIX}${id}.${secret}`, secretHash: hashSecret(secret) };
+}
+
+/** SHA-256 of the secret. A fast hash is right here: the secret has 192 bits of entropy. */
+export function hashSecret(secret: string): Uint8Array {
+  return hash('sha256', secret, 'buffer');
+}
+
+/**
+ * Strict parse. Returns null for anything that is not exactly a token this module could have
+ * issued: wrong prefix, length, alphabet, dot position, or a non-canonical base64url id.
+ * Never throws, whatever the input (property-tested).
+ */
+export function parseToken(input: unknown): ParsedToken | null {
+  if (typeof input !== 'string' || input.length !== TOKEN_LENGTH) return null;
+  if (!input.startsWith(TOKEN_PREFIX) || input.charCodeAt(DOT) !== 0x2e) return null;
+  for (let i = TOKEN_PREFIX.length; i < TOKEN_LENGTH; i++) {
+    if (i !== DOT && !isBase64UrlChar(input.charCodeAt(i))) return null;
+  }
+  // 16 bytes encode to 22 chars whose last one carries 2 data bits and 4 zero bits: only A, Q, g
+  // and w are canonical. Refusing the rest keeps one id per byte string (no malleability).
+  const last = input.charCodeAt(DOT - 1);
+  if (last !== 0x41 && last !== 0x51 && last !== 0x67 && last !== 0x77) return null;
+  return { id: input.slice(TOKEN_PREFIX.length, DOT), secret: input.slice(DOT + 1) };
+}
+
+/** Constant-time: run time depends only on the lengths, never on where the hashes differ. */
+export function secretMatches(secret: string, storedHash: Uint8Array): boolean {
+  const candidate = hashSecret(secret);
+  return candidate.length === storedHash.length && timingSafeEqual(candidate, storedHash);
+}
+
+/** True for a public session id as issued here (22 base64url chars). For routes taking an id. */
+export function isSessionId(input: unknown): input is string {
+  if (typeof input !== 'string' || input.length !== ID_CHARS) return false;
+  for (let i = 0; i < ID_CHARS; i++) if (!isBase64UrlChar(input.charCodeAt(i))) return false;
+  return true;
+}
+
+function isBase64UrlChar(c: number): boolean {
+  return (
+    (c >= 0x41 && c <= 0x5a) || // A-Z
+    (c >= 0x61 && c <= 0x7a) || // a-z
+    (c >= 0x30 && c <= 0x39) || // 0-9
+    c === 0x2d || // -
+    c === 0x5f // _
+  );
+}
