@@ -51,7 +51,8 @@ export function resolvePolicy(options: PolicyOptions = {}): Policy {
   const problems: string[] = [];
   const seconds = (name: string, value: number | undefined, fallback: number): number => {
     const v = value ?? fallback;
-    if (!Number.isFinite(v) || v <= 0) problems.push(`${name} must be a positive number of seconds`);
+    if (!Number.isFinite(v) || v <= 0)
+      problems.push(`${name} must be a positive number of seconds`);
     return v * 1000;
   };
   const roleOverrides = options.roles ?? {
@@ -64,7 +65,11 @@ export function resolvePolicy(options: PolicyOptions = {}): Policy {
       entry.idleMs = seconds(`roles.${role}.idleTimeoutSeconds`, o.idleTimeoutSeconds, 0);
     }
     if (o.absoluteLifetimeSeconds !== undefined) {
-      entry.absoluteMs = seconds(`roles.${role}.absoluteLifetimeSeconds`, o.absoluteLifetimeSeconds, 0);
+      entry.absoluteMs = seconds(
+        `roles.${role}.absoluteLifetimeSeconds`,
+        o.absoluteLifetimeSeconds,
+        0,
+      );
     }
     roles.set(role, Object.freeze(entry));
   }
@@ -76,7 +81,11 @@ export function resolvePolicy(options: PolicyOptions = {}): Policy {
     idleMs: seconds('idleTimeoutSeconds', options.idleTimeoutSeconds, 7 * DAY),
     absoluteMs: seconds('absoluteLifetimeSeconds', options.absoluteLifetimeSeconds, 30 * DAY),
     roles,
-    browserSessionMs: seconds('browserSessionLifetimeSeconds', options.browserSessionLifetimeSeconds, DAY),
+    browserSessionMs: seconds(
+      'browserSessionLifetimeSeconds',
+      options.browserSessionLifetimeSeconds,
+      DAY,
+    ),
     renewalMs: seconds('renewalIntervalSeconds', options.renewalIntervalSeconds, 60),
     freshMs: seconds('freshWindowSeconds', options.freshWindowSeconds, 600),
     graceMs: seconds('rotationGraceSeconds', options.rotationGraceSeconds, 30),

@@ -1,0 +1,317 @@
+import { deviceLabel, MAX_USER_AGENT_LENGTH } from './device.ts';
+import {
+  cookieMaxAge,
+  expiryReason,
+  isFresh,
+  type Policy,
+  type PolicyOptions,
+  renewalDue,
+  resolvePolicy,
+  storeExpiry,
+} from './policy.ts';
+import type { AuditLog, SessionRecord, SessionStore, SessionUser, UserLookup } from './store.ts';
+import { generateToken, parseToken, type RandomBytes, secretMatches } from './token.ts';
+
+/** Why a token was refused. For logs and metrics; HTTP callers answer 401 for all of them. */
+export type InvalidReason =
+  | 'malformed'
+  | 'unknown'
+  | 'secret_mismatch'
+  | 'expired_idle'
+  | 'expired_absolute'
+  | 'rotated_reuse'
+  | 'user_missing'
+  | 'user_locked'
+  | 'throttled';
+
+/** Outcome of `validate`: never throws for attacker input, only for store failures. */
+export type ValidateResult =
+  | { readonly ok: true; readonly session: SessionRecord; readonly user: SessionUser }
+  | { readonly ok: false; readonly reason: InvalidReason; readonly retryAfterSeconds?: number };
+
+/** A session as shown to its owner: an opaque handle and metadata, never the token or its hash. */
+export interface SessionView {
+  readonly id: string;
+  readonly current: boolean;
+  readonly createdAt: string;
+  readonly lastSeenAt: string;
+  readonly expiresAt: string;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  readonly device: string;
+}
+
+/**
+ * Limits guessing: the engine reports each invalid token per key (client IP) and refuses every
+ * token, valid or not, from a key while `blockedForSeconds` is positive.
+ */
+export interface GuessLimiter {
+  /** Seconds the key must wait; 0 when it may proceed. */
+  blockedForSeconds(key: string, now: number): number;
+  recordFailure(key: string, now: number): void;
+}
+
+/** Engine options. Only `store` and `users` are required. */
+export interface EngineOptions {
+  store: SessionStore;
+  users: UserLookup;
+  /** Receives theft and eviction events. */
+  audit?: AuditLog;
+  policy?: PolicyOptions;
+  guessLimiter?: GuessLimiter;
+  /** Clock in epoch ms. @default Date.now */
+  now?: () => number;
+  /** CSPRNG. @default crypto.randomBytes */
+  random?: RandomBytes;
+}
+
+/** Where a request comes from, recorded on new sessions and used for throttling. */
+export interface ClientInfo {
+  readonly ip?: string | null;
+  readonly userAgent?: string | null;
+}
+
+/** A new session and the token for the cookie (the only time the token exists in memory). */
+export interface IssuedSession {
+  readonly token: string;
+  readonly session: SessionRecord;
+  /** Cookie Max-Age in seconds, or undefined for a browser-session cookie. */
+  readonly cookieMaxAge: number | undefined;
+}
+
+const MAX_IP_LENGTH = 64;
+/** A rotated chain longer than this is treated as broken (each hop is a store read). */
+const MAX_ROTATION_HOPS = 8;
+
+/**
+ * The session engine: creates, validates, rotates and revokes sessions. Framework-agnostic.
+ * Validation always reads the store and the user afresh, so revocations, locks and role changes
+ * take effect on the very next request.
+ */
+export class SessionEngine {
+  readonly policy: Policy;
+  readonly #store: SessionStore;
+  readonly #users: UserLookup;
+  readonly #audit: AuditLog | undefined;
+  readonly #limiter: GuessLimiter | undefined;
+  readonly #now: () => number;
+  readonly #random: RandomBytes | undefined;
+
+  constructor(options: EngineOptions) {
+    this.policy = resolvePolicy(options.policy);
+    this.#store = options.store;
+    this.#users = options.users;
+    this.#audit = options.audit;
+    this.#limiter = options.guessLimiter;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random;
+  }
+
+  /** Signs a user in: always a brand-new id and secret (no fixation). Enforces the session cap. */
+  async create(
+    user: SessionUser,
+    args: ClientInfo & { remember?: boolean; authenticatedAt?: number } = {},
+  ): Promise<IssuedSession> {
+    const now = this.#now();
+    await this.#enforceCap(user, args.ip ?? null, now);
+    const persistent = args.remember ?? false;
+    const { token, id, secretHash } = generateToken(this.#random);
+    const userAgent = args.userAgent ? args.userAgent.slice(0, MAX_USER_AGENT_LENGTH) : null;
+    const session: SessionRecord = {
+      id,
+      secretHash,
+      userId: user.id,
+      createdAt: now,
+      lastSeenAt: now,
+      authenticatedAt: args.authenticatedAt ?? now,
+      persistent,
+      expiresAt: storeExpiry(this.policy, { createdAt: now, persistent }, user.roles, now),
+      ip: args.ip ? args.ip.slice(0, MAX_IP_LENGTH) : null,
+      userAgent,
+      device: deviceLabel(userAgent),
+      replacedBy: null,
+      graceUntil: null,
+    };
+    await this.#store.create(session);
+    return { token, session, cookieMaxAge: cookieMaxAge(this.policy, session, user.roles, now) };
+  }
+
+  /**
+   * Checks a presented token against the store and the user's current state. The hot path:
+   * one session read, one user read, and a store write at most once per renewal interval.
+   */
+  async validate(token: unknown, client: ClientInfo = {}): Promise<ValidateResult> {
+    const now = this.#now();
+    const key = client.ip ?? null;
+    if (key !== null && this.#limiter) {
+      const wait = this.#limiter.blockedForSeconds(key, now);
+      if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
+    }
+    const result = await this.#check(token, now);
+    if (!result.ok && key !== null && this.#limiter) this.#limiter.recordFailure(key, now);
+    return result;
+  }
+
+  async #check(token: unknown, now: number): Promise<ValidateResult> {
+    const parsed = parseToken(token);
+    if (parsed === null) return { ok: false, reason: 'malformed' };
+    let session = await this.#store.get(parsed.id);
+    if (session === null) return { ok: false, reason: 'unknown' };
+    if (!secretMatches(parsed.secret, session.secretHash)) {
+      return { ok: false, reason: 'secret_mismatch' };
+    }
+    if (session.replacedBy !== null) {
+      const current = await this.#followRotation(session, now);
+      if (current === null) return { ok: false, reason: 'rotated_reuse' };
+      session = current;
+    }
+    const user = await this.#users.findById(session.userId);
+    if (user === null) {
+      await this.#store.delete(session.id);
+      return { ok: false, reason: 'user_missing' };
+    }
+    if (user.locked) return { ok: false, reason: 'user_locked' };
+    const expired = expiryReason(this.policy, session, user.roles, now);
+    if (expired !== null) {
+      await this.#store.delete(session.id);
+      return { ok: false, reason: expired };
+    }
+    if (renewalDue(this.policy, session, now)) {
+      const touch = {
+        lastSeenAt: now,
+        expiresAt: storeExpiry(this.policy, session, user.roles, now),
+      };
+      await this.#store.touch(session.id, touch);
+      session = { ...session, ...touch };
+    }
+    return { ok: true, session, user };
+  }
+
+  /**
+   * A rotated-out token: within its grace window it stands for the session that replaced it;
+   * after it, its use means someone kept an old token, so the whole chain is revoked.
+   */
+  async #followRotation(tombstone: SessionRecord, now: number): Promise<SessionRecord | null> {
+    let record: SessionRecord | null = tombstone;
+    const chain: string[] = [];
+    for (let hop = 0; record?.replacedBy != null && hop < MAX_ROTATION_HOPS; hop++) {
+      chain.push(record.id);
+      if (record.graceUntil === null || now >= record.graceUntil) {
+        await this.#revokeChain(tombstone, now);
+        return null;
+      }
+      record = await this.#store.get(record.replacedBy);
+    }
+    if (record === null || record.replacedBy !== null) return null;
+    return record;
+  }
+
+  async #revokeChain(tombstone: SessionRecord, now: number): Promise<void> {
+    const revoked: string[] = [];
+    let id: string | null = tombstone.id;
+    for (let hop = 0; id !== null && hop <= MAX_ROTATION_HOPS; hop++) {
+      const record: SessionRecord | null = await this.#store.get(id);
+      await this.#store.delete(id);
+      revoked.push(id);
+      id = record?.replacedBy ?? null;
+    }
+    await this.#audit?.record({
+      type: 'session.theft_suspected',
+      at: now,
+      userId: tombstone.userId,
+      ip: null,
+      sessionId: tombstone.id,
+      detail: { revoked: revoked.join(',') },
+    });
+  }
+
+  /**
+   * Replaces a live session with a new id and secret (privilege change, re-auth, password
+   * change). The old token keeps working for the grace window only. Returns null when the
+   * session is gone or was already rotated by a concurrent request.
+   */
+  async rotate(
+    session: SessionRecord,
+    user: SessionUser,
+    args: { authenticatedAt?: number } = {},
+  ): Promise<IssuedSession | null> {
+    const now = this.#now();
+    const { token, id, secretHash } = generateToken(this.#random);
+    const next: SessionRecord = {
+      ...session,
+      id,
+      secretHash,
+      lastSeenAt: now,
+      authenticatedAt: args.authenticatedAt ?? session.authenticatedAt,
+      expiresAt: storeExpiry(this.policy, session, user.roles, now),
+      replacedBy: null,
+      graceUntil: null,
+    };
+    const rotated = await this.#store.rotate({
+      previousId: session.id,
+      next,
+      graceUntil: now + this.policy.graceMs,
+      // Kept until the session could have expired anyway, so late reuse is still detected.
+      tombstoneExpiresAt: Math.max(next.expiresAt, now + this.policy.graceMs),
+    });
+    if (!rotated) return null;
+    return { token, session: next, cookieMaxAge: cookieMaxAge(this.policy, next, user.roles, now) };
+  }
+
+  /** Deletes one session. Returns whether it existed. */
+  revoke(sessionId: string): Promise<boolean> {
+    return this.#store.delete(sessionId);
+  }
+
+  /** Deletes all of a user's sessions, except `exceptId` when given. Returns how many. */
+  revokeAll(userId: string, args: { exceptId?: string } = {}): Promise<number> {
+    return this.#store.deleteByUser({ userId, ...args });
+  }
+
+  /** A user's live sessions, most recently used first, as safe views. */
+  async list(userId: string, currentId?: string): Promise<SessionView[]> {
+    const sessions = await this.#store.listByUser(userId);
+    return sessions.map((s) => toView(s, currentId));
+  }
+
+  /** True while sensitive operations are allowed without re-entering the password. */
+  isFresh(session: SessionRecord): boolean {
+    return isFresh(this.policy, session, this.#now());
+  }
+
+  /** Removes expired sessions from stores that need it (others rely on TTL). */
+  sweep(): Promise<number> {
+    return this.#store.sweep(this.#now());
+  }
+
+  async #enforceCap(user: SessionUser, ip: string | null, now: number): Promise<void> {
+    const max = this.policy.maxSessionsPerUser;
+    if (max === null) return;
+    const sessions = await this.#store.listByUser(user.id); // most recently used first
+    for (const evicted of sessions.slice(max - 1)) {
+      await this.#store.delete(evicted.id);
+      await this.#audit?.record({
+        type: 'session.evicted',
+        at: now,
+        userId: user.id,
+        ip,
+        sessionId: evicted.id,
+        detail: { reason: 'max_sessions', max },
+      });
+    }
+  }
+}
+
+/** The owner's view of a session: never includes the secret hash. */
+export function toView(session: SessionRecord, currentId?: string): SessionView {
+  return {
+    id: session.id,
+    current: session.id === currentId,
+    createdAt: new Date(session.createdAt).toISOString(),
+    lastSeenAt: new Date(session.lastSeenAt).toISOString(),
+    expiresAt: new Date(session.expiresAt).toISOString(),
+    ip: session.ip,
+    userAgent: session.userAgent,
+    device: session.device,
+  };
+}
