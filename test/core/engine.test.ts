@@ -1,0 +1,326 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { type GuessLimiter, SessionEngine, type ValidateResult } from '../../src/core/engine.ts';
+import type { PolicyOptions } from '../../src/core/policy.ts';
+import type { SessionStore, SessionUser, UserLookup } from '../../src/core/store.ts';
+import { MemoryAuditLog, MemorySessionStore } from '../../src/stores/memory.ts';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+
+/** A mutable user directory: tests change roles/locks between requests like an admin would. */
+class Users implements UserLookup {
+  readonly map = new Map<string, SessionUser>();
+  add(id: string, roles: string[] = ['user']): SessionUser {
+    const user = { id, email: `${id}@example.com`, name: null, roles, locked: false };
+    this.map.set(id, user);
+    return user;
+  }
+  set(id: string, patch: Partial<SessionUser>): void {
+    const user = this.map.get(id);
+    assert.ok(user);
+    this.map.set(id, { ...user, ...patch });
+  }
+  async findById(id: string): Promise<SessionUser | null> {
+    return this.map.get(id) ?? null;
+  }
+}
+
+function setup(policy: PolicyOptions = {}, extra: { guessLimiter?: GuessLimiter } = {}) {
+  // Starts at the real time: stores judge `expiresAt` by their own clock (Redis TTLs do too).
+  const clock = { now: Date.now() };
+  const store = new MemorySessionStore();
+  const writes = { touch: 0 };
+  const touch = store.touch.bind(store);
+  store.touch = (...args: Parameters<SessionStore['touch']>) => {
+    writes.touch++;
+    return touch(...args);
+  };
+  const users = new Users();
+  const audit = new MemoryAuditLog();
+  const engine = new SessionEngine({
+    store,
+    users,
+    audit,
+    policy,
+    now: () => clock.now,
+    ...extra,
+  });
+  return { clock, store, users, audit, engine, writes };
+}
+
+function assertRejected(result: ValidateResult, reason?: string): void {
+  assert.equal(result.ok, false, 'expected the token to be rejected');
+  if (reason && !result.ok) assert.equal(result.reason, reason);
+}
+
+describe('SessionEngine', () => {
+  it('issues an opaque token and stores only SHA-256 of its secret', async () => {
+    const { engine, users, store } = setup();
+    const { token, session } = await engine.create(users.add('u1'), { ip: '203.0.113.9' });
+    assert.match(token, /^ccs_[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{32}$/);
+    const stored = await store.get(session.id);
+    assert.ok(stored);
+    const secret = token.split('.')[1] ?? '';
+    assert.deepEqual(Buffer.from(stored.secretHash), createHash('sha256').update(secret).digest());
+    assert.ok(!JSON.stringify({ ...stored, secretHash: [...stored.secretHash] }).includes(secret));
+    assert.equal(stored.ip, '203.0.113.9');
+  });
+
+  it('validates a fresh token and returns the current user', async () => {
+    const { engine, users } = setup();
+    const { token } = await engine.create(users.add('u1', ['user']));
+    const result = await engine.validate(token);
+    assert.ok(result.ok);
+    assert.equal(result.user.id, 'u1');
+    assert.deepEqual(result.user.roles, ['user']);
+  });
+
+  it('rejects tampered, truncated and garbage tokens without throwing', async () => {
+    const { engine, users } = setup();
+    const { token } = await engine.create(users.add('u1'));
+    const flip = (s: string, i: number) =>
+      s.slice(0, i) + (s[i] === 'a' ? 'b' : 'a') + s.slice(i + 1);
+    const inputs: unknown[] = [
+      undefined,
+      null,
+      42,
+      {},
+      [],
+      '',
+      'ccs_',
+      token.slice(0, -1),
+      `${token}x`,
+      token.toUpperCase(),
+      flip(token, token.length - 1), // secret changed
+      flip(token, 6), // id changed
+      token.replace('.', '..').slice(0, token.length),
+      `${token.split('.')[0]}.${'A'.repeat(32)}`,
+      '\u0000'.repeat(59),
+      'ccs_'.padEnd(59, '\u{1F600}'),
+    ];
+    for (const input of inputs) assertRejected(await engine.validate(input));
+    assertRejected(await engine.validate(flip(token, token.length - 1)), 'secret_mismatch');
+  });
+
+  it('rejects a session idle past its timeout and removes it from the store', async () => {
+    const { engine, users, clock, store } = setup({ idleTimeoutSeconds: 3600 });
+    const { token, session } = await engine.create(users.add('u1'));
+    clock.now += HOUR + 1000;
+    assertRejected(await engine.validate(token), 'expired_idle');
+    assert.equal(await store.get(session.id), null);
+  });
+
+  it('slides the idle timeout with activity but never past the absolute lifetime', async () => {
+    const { engine, users, clock } = setup({
+      idleTimeoutSeconds: 3600,
+      absoluteLifetimeSeconds: 6 * 3600,
+    });
+    const { token } = await engine.create(users.add('u1'), { remember: true });
+    for (let t = 0; t < 11; t++) {
+      clock.now += HOUR / 2; // activity every idle/2
+      assert.ok((await engine.validate(token)).ok, `alive after ${(t + 1) / 2} h`);
+    }
+    clock.now += HOUR / 2; // 6 h since sign-in
+    assertRejected(await engine.validate(token), 'expired_absolute');
+  });
+
+  it('writes the renewal at most once per renewal interval', async () => {
+    const { engine, users, clock, writes } = setup({ renewalIntervalSeconds: 60 });
+    const { token } = await engine.create(users.add('u1'));
+    for (let i = 0; i < 100; i++) {
+      clock.now += 1000; // 100 requests over 100 s
+      assert.ok((await engine.validate(token)).ok);
+    }
+    assert.equal(writes.touch, 1);
+  });
+
+  it('applies the stricter admin lifetimes from the current roles', async () => {
+    const { engine, users, clock } = setup();
+    const { token } = await engine.create(users.add('a1', ['admin']), { remember: true });
+    clock.now += 31 * MIN;
+    assertRejected(await engine.validate(token), 'expired_idle');
+    const start = clock.now;
+    const second = await engine.create(users.add('a2', ['admin']), { remember: true });
+    while (clock.now + 29 * MIN < start + 12 * HOUR) {
+      clock.now += 29 * MIN; // active every 29 minutes: idle never hits 30 min
+      assert.ok((await engine.validate(second.token)).ok);
+    }
+    clock.now = start + 12 * HOUR;
+    assertRejected(await engine.validate(second.token), 'expired_absolute');
+  });
+
+  it('gives browser-session cookies a shorter lifetime and no Max-Age', async () => {
+    const { engine, users, clock } = setup();
+    const user = users.add('u1');
+    const shortLived = await engine.create(user, { remember: false });
+    const remembered = await engine.create(user, { remember: true });
+    assert.equal(shortLived.cookieMaxAge, undefined);
+    assert.equal(remembered.cookieMaxAge, 30 * 86_400);
+    clock.now += DAY;
+    assertRejected(await engine.validate(shortLived.token), 'expired_absolute');
+    assert.ok((await engine.validate(remembered.token)).ok);
+  });
+
+  it('issues a new id on every sign-in (no fixation)', async () => {
+    const { engine, users } = setup();
+    const user = users.add('u1');
+    const ids = new Set<string>();
+    for (let i = 0; i < 50; i++) ids.add((await engine.create(user)).session.id);
+    assert.equal(ids.size, 50);
+  });
+
+  it('keeps a rotated-out token alive only for the grace window', async () => {
+    const { engine, users, clock } = setup({ rotationGraceSeconds: 30 });
+    const user = users.add('u1');
+    const first = await engine.create(user);
+    const rotated = await engine.rotate(first.session, user);
+    assert.ok(rotated);
+    assert.notEqual(rotated.session.id, first.session.id);
+    const inGrace = await engine.validate(first.token);
+    assert.ok(inGrace.ok);
+    assert.equal(inGrace.session.id, rotated.session.id, 'old token stands for the new session');
+    clock.now += 10_000;
+    assert.ok((await engine.validate(rotated.token)).ok);
+  });
+
+  it('revokes the session and records theft when a rotated-out token is reused late', async () => {
+    const { engine, users, clock, audit } = setup({ rotationGraceSeconds: 30 });
+    const user = users.add('u1');
+    const first = await engine.create(user, { ip: '198.51.100.7' });
+    const rotated = await engine.rotate(first.session, user);
+    assert.ok(rotated);
+    clock.now += 31_000;
+    assertRejected(await engine.validate(first.token), 'rotated_reuse');
+    assertRejected(await engine.validate(rotated.token), 'unknown');
+    const events = await audit.list({ userId: 'u1', limit: 10 });
+    assert.ok(events.some((e) => e.type === 'session.theft_suspected'));
+  });
+
+  it('lets only one of two concurrent rotations win', async () => {
+    const { engine, users } = setup();
+    const user = users.add('u1');
+    const { session } = await engine.create(user);
+    const results = await Promise.all([engine.rotate(session, user), engine.rotate(session, user)]);
+    assert.equal(results.filter((r) => r !== null).length, 1);
+  });
+
+  it('demotes an admin at the very next validate', async () => {
+    const { engine, users } = setup();
+    const { token } = await engine.create(users.add('a1', ['admin', 'user']));
+    const before = await engine.validate(token);
+    assert.ok(before.ok && before.user.roles.includes('admin'));
+    users.set('a1', { roles: ['user'] });
+    const after = await engine.validate(token);
+    assert.ok(after.ok);
+    assert.deepEqual(after.user.roles, ['user']);
+  });
+
+  it("rejects a locked user's sessions and a deleted user's sessions", async () => {
+    const { engine, users } = setup();
+    const a = await engine.create(users.add('u1'));
+    const b = await engine.create(users.add('u2'));
+    users.set('u1', { locked: true });
+    assertRejected(await engine.validate(a.token), 'user_locked');
+    users.map.delete('u2');
+    assertRejected(await engine.validate(b.token), 'user_missing');
+  });
+
+  it('revokes one, all, and all but the current session', async () => {
+    const { engine, users } = setup();
+    const user = users.add('u1');
+    const [a, b, c, d] = await Promise.all([1, 2, 3, 4].map(() => engine.create(user)));
+    assert.ok(a && b && c && d);
+    assert.equal(await engine.revoke(a.session.id), true);
+    assertRejected(await engine.validate(a.token), 'unknown');
+    assert.equal(await engine.revokeAll('u1', { exceptId: b.session.id }), 2);
+    assert.ok((await engine.validate(b.token)).ok);
+    assertRejected(await engine.validate(c.token));
+    assert.equal(await engine.revokeAll('u1'), 1);
+    assertRejected(await engine.validate(b.token));
+  });
+
+  it('lists sessions as views without secrets, marking the current one', async () => {
+    const { engine, users, clock } = setup();
+    const user = users.add('u1');
+    const a = await engine.create(user, {
+      userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:131.0) Gecko/20100101 Firefox/131.0',
+    });
+    clock.now += 1000;
+    const b = await engine.create(user);
+    const views = await engine.list('u1', a.session.id);
+    assert.deepEqual(
+      views.map((v) => [v.id, v.current]),
+      [
+        [b.session.id, false],
+        [a.session.id, true],
+      ],
+    );
+    assert.equal(views[1]?.device, 'Firefox 131 on Linux');
+    const serialised = JSON.stringify(views);
+    assert.ok(!serialised.includes(a.token) && !serialised.includes('secretHash'));
+  });
+
+  it('evicts the least recently used session beyond the per-user cap', async () => {
+    const { engine, users, clock, audit } = setup({
+      maxSessionsPerUser: 2,
+      renewalIntervalSeconds: 1,
+    });
+    const user = users.add('u1');
+    const a = await engine.create(user);
+    clock.now += 1000;
+    const b = await engine.create(user);
+    clock.now += 1000;
+    assert.ok((await engine.validate(a.token)).ok); // a is now more recent than b
+    clock.now += 1000;
+    const c = await engine.create(user);
+    assertRejected(await engine.validate(b.token), 'unknown');
+    assert.ok((await engine.validate(a.token)).ok);
+    assert.ok((await engine.validate(c.token)).ok);
+    const events = await audit.list({ userId: 'u1', limit: 5 });
+    assert.ok(events.some((e) => e.type === 'session.evicted' && e.sessionId === b.session.id));
+  });
+
+  it('reports freshness from the last password entry', async () => {
+    const { engine, users, clock } = setup({ freshWindowSeconds: 600 });
+    const user = users.add('u1');
+    const { session } = await engine.create(user);
+    assert.equal(engine.isFresh(session), true);
+    clock.now += 601_000;
+    assert.equal(engine.isFresh(session), false);
+    const rotated = await engine.rotate(session, user, { authenticatedAt: clock.now });
+    assert.ok(rotated);
+    assert.equal(engine.isFresh(rotated.session), true);
+  });
+
+  it('refuses every token from a client the guess limiter has blocked', async () => {
+    const failures: string[] = [];
+    const limiter: GuessLimiter = {
+      blockedForSeconds: (key) => (failures.filter((k) => k === key).length >= 3 ? 42 : 0),
+      recordFailure: (key) => void failures.push(key),
+    };
+    const { engine, users } = setup({}, { guessLimiter: limiter });
+    const { token } = await engine.create(users.add('u1'));
+    for (let i = 0; i < 3; i++)
+      assertRejected(await engine.validate('garbage', { ip: '192.0.2.1' }));
+    const blocked = await engine.validate(token, { ip: '192.0.2.1' });
+    assert.deepEqual(blocked, { ok: false, reason: 'throttled', retryAfterSeconds: 42 });
+    assert.ok((await engine.validate(token, { ip: '192.0.2.2' })).ok);
+  });
+
+  it('refuses an invalid policy with one message per bad value', () => {
+    const { store } = setup();
+    assert.throws(
+      () =>
+        new SessionEngine({
+          store,
+          users: new Users(),
+          policy: { idleTimeoutSeconds: -1, maxSessionsPerUser: 0 },
+        }),
+      (error: Error) =>
+        /idleTimeoutSeconds/.test(error.message) && /maxSessionsPerUser/.test(error.message),
+    );
+  });
+});
