@@ -1,12 +1,8 @@
-import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
 import { StoreUnavailableError } from '../core/errors.ts';
-import type {
-  AuditEvent,
-  AuditLog,
-  SessionRecord,
-  SessionStore,
-  SessionTouch,
-} from '../core/store.ts';
+import type { SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
+
+export { MemoryAuditLog, type MemoryAuditLogOptions } from './memory-audit.ts';
+export { MemoryUserStore } from './memory-users.ts';
 
 /**
  * In-process stores for tests and ephemeral development. Nothing survives a restart and nothing is
@@ -176,111 +172,12 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
-/** Users in a Map with a unique email index (emails arrive normalised from accounts.ts). */
-export class MemoryUserStore implements UserStore {
-  readonly #users = new Map<string, UserRecord>();
-  readonly #idByEmail = new Map<string, string>();
-
-  /** The stored frozen record, or null. */
-  async findById(id: string): Promise<UserRecord | null> {
-    return this.#users.get(id) ?? null;
-  }
-
-  /** Exact match on the normalised email. */
-  async findByEmail(email: string): Promise<UserRecord | null> {
-    const id = this.#idByEmail.get(email);
-    return id === undefined ? null : (this.#users.get(id) ?? null);
-  }
-
-  /** False (nothing written) when the email is taken. */
-  async create(user: UserRecord): Promise<boolean> {
-    if (this.#idByEmail.has(user.email)) return false;
-    if (this.#users.has(user.id)) throw new StoreUnavailableError('User id already exists.');
-    this.#users.set(user.id, freezeUser(user));
-    this.#idByEmail.set(user.email, user.id);
-    return true;
-  }
-
-  /** Applies the defined fields of the patch; null for an unknown id. */
-  async update(id: string, patch: UserPatch): Promise<UserRecord | null> {
-    const current = this.#users.get(id);
-    if (current === undefined) return null;
-    const updated = freezeUser({ ...current, ...definedPatch(patch) });
-    this.#users.set(id, updated);
-    return updated;
-  }
-
-  /** Ordered by email, then id. */
-  async list(args: { limit: number; offset: number }): Promise<UserRecord[]> {
-    const sorted = [...this.#users.values()].sort(byEmail);
-    const offset = Math.max(0, Math.floor(args.offset));
-    return sorted.slice(offset, offset + Math.max(0, Math.floor(args.limit)));
-  }
-
-  async count(): Promise<number> {
-    return this.#users.size;
-  }
-}
-
-/** Options of the memory audit log. */
-export interface MemoryAuditLogOptions {
-  /** Oldest events are dropped beyond this many, so a long-running dev server stays bounded. @default 10000 */
-  maxEvents?: number;
-}
-
-/** Append-only, bounded list of events. */
-export class MemoryAuditLog implements AuditLog {
-  readonly #events: AuditEvent[] = [];
-  readonly #max: number;
-
-  constructor(options: MemoryAuditLogOptions = {}) {
-    this.#max = options.maxEvents ?? 10_000;
-  }
-
-  /** Stores a frozen copy of the event. */
-  async record(event: AuditEvent): Promise<void> {
-    const detail = event.detail === null ? null : Object.freeze({ ...event.detail });
-    this.#events.push(Object.freeze({ ...event, detail }));
-    if (this.#events.length > this.#max) this.#events.splice(0, this.#events.length - this.#max);
-  }
-
-  /** Newest first (by `at`, then by recording order), optionally one user's, at most `limit`. */
-  async list(args: { userId?: string; limit: number }): Promise<AuditEvent[]> {
-    const limit = Math.max(0, Math.floor(args.limit));
-    const matching: { event: AuditEvent; seq: number }[] = [];
-    this.#events.forEach((event, seq) => {
-      if (args.userId === undefined || event.userId === args.userId) matching.push({ event, seq });
-    });
-    matching.sort((a, b) => b.event.at - a.event.at || b.seq - a.seq);
-    return matching.slice(0, limit).map((m) => m.event);
-  }
-}
-
 function freezeSession(record: SessionRecord): SessionRecord {
   return Object.freeze({ ...record, secretHash: new Uint8Array(record.secretHash) });
 }
 
-function freezeUser(user: UserRecord): UserRecord {
-  return Object.freeze({ ...user, roles: Object.freeze([...user.roles]) });
-}
-
-/** Only the patchable fields, and only those given: a stray `id` or `email` never gets through. */
-function definedPatch(patch: UserPatch): UserPatch {
-  const out: { -readonly [K in keyof UserPatch]: UserPatch[K] } = {};
-  if (patch.name !== undefined) out.name = patch.name;
-  if (patch.roles !== undefined) out.roles = patch.roles;
-  if (patch.locked !== undefined) out.locked = patch.locked;
-  if (patch.passwordHash !== undefined) out.passwordHash = patch.passwordHash;
-  if (patch.passwordChangedAt !== undefined) out.passwordChangedAt = patch.passwordChangedAt;
-  return out;
-}
-
 function byMostRecentlyUsed(a: SessionRecord, b: SessionRecord): number {
   return b.lastSeenAt - a.lastSeenAt || b.createdAt - a.createdAt || compare(a.id, b.id);
-}
-
-function byEmail(a: UserRecord, b: UserRecord): number {
-  return compare(a.email, b.email) || compare(a.id, b.id);
 }
 
 function compare(a: string, b: string): number {

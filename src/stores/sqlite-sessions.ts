@@ -1,0 +1,218 @@
+import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
+import type { SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
+import { failure, rollback } from './sqlite-db.ts';
+
+/** Options of the SQLite stores. */
+export interface SqliteStoreOptions {
+  /** Clock deciding expiry on read; pass the engine's clock in tests. @default Date.now */
+  now?: () => number;
+}
+
+const COLUMNS = `id, secret_hash, user_id, created_at, last_seen_at, authenticated_at, persistent,
+  expires_at, ip, user_agent, device, replaced_by, grace_until`;
+
+// Reads return rows as arrays in this order, and the hash as hex: both measured on the validate
+// hot path (node:sqlite builds a keyed object, or a fresh ArrayBuffer for a BLOB, noticeably slower
+// than an array and a 64-char string). The column itself stays a BLOB.
+const SELECTED = COLUMNS.replace('secret_hash', 'hex(secret_hash)');
+
+type Row = SQLOutputValue[];
+
+/**
+ * Sessions in the `sessions` table of a database from openSqliteDatabase. Every method is atomic;
+ * `rotate` holds the write lock (BEGIN IMMEDIATE), so across connections and processes exactly one
+ * rotation of a session wins. Every database failure surfaces as StoreUnavailableError.
+ */
+export class SqliteSessionStore implements SessionStore {
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #get: StatementSync;
+  readonly #insert: StatementSync;
+  readonly #touch: StatementSync;
+  readonly #tombstone: StatementSync;
+  readonly #delete: StatementSync;
+  readonly #deleteByUser: StatementSync;
+  readonly #listByUser: StatementSync;
+  readonly #sweep: StatementSync;
+
+  /** Prepares every statement once; `close()` closes `db` (shared with the other SQLite stores). */
+  constructor(db: DatabaseSync, options: SqliteStoreOptions = {}) {
+    this.#db = db;
+    this.#now = options.now ?? Date.now;
+    try {
+      this.#get = db.prepare(`SELECT ${SELECTED} FROM sessions WHERE id = ?1 AND expires_at > ?2`);
+      this.#get.setReturnArrays(true);
+      this.#insert = db.prepare(
+        `INSERT INTO sessions (${COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`,
+      );
+      // Only a live, not rotated-out session is renewed: a tombstone keeps its theft-detection
+      // window, and an expired row is never resurrected.
+      this.#touch = db.prepare(
+        `UPDATE sessions SET last_seen_at = ?1, expires_at = ?2
+         WHERE id = ?3 AND replaced_by IS NULL AND expires_at > ?4`,
+      );
+      this.#tombstone = db.prepare(
+        `UPDATE sessions SET replaced_by = ?1, grace_until = ?2, expires_at = ?3
+         WHERE id = ?4 AND replaced_by IS NULL AND expires_at > ?5`,
+      );
+      this.#delete = db.prepare(
+        'DELETE FROM sessions WHERE id = ?1 RETURNING expires_at > ?2 AS live',
+      );
+      this.#deleteByUser = db.prepare(
+        `DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2
+         RETURNING replaced_by IS NULL AND expires_at > ?3 AS live`,
+      );
+      this.#listByUser = db.prepare(
+        `SELECT ${SELECTED} FROM sessions
+         WHERE user_id = ?1 AND replaced_by IS NULL AND expires_at > ?2
+         ORDER BY last_seen_at DESC, created_at DESC, id`,
+      );
+      this.#listByUser.setReturnArrays(true);
+      this.#sweep = db.prepare('DELETE FROM sessions WHERE expires_at <= ?1');
+    } catch (error) {
+      throw failure('prepare', error);
+    }
+  }
+
+  /** Inserts the record; a duplicate id is a StoreUnavailableError (ids are 128 random bits). */
+  async create(record: SessionRecord): Promise<void> {
+    try {
+      this.#insert.run(...params(record));
+    } catch (error) {
+      throw failure('create', error);
+    }
+  }
+
+  /** Hot path: one primary-key SELECT; null when absent or past `expiresAt`. */
+  async get(id: string): Promise<SessionRecord | null> {
+    let row: Row | undefined;
+    try {
+      row = this.#get.get(id, this.#now()) as Row | undefined;
+    } catch (error) {
+      throw failure('get', error);
+    }
+    return row === undefined ? null : toRecord(row);
+  }
+
+  /** Renews a live session; no-op for unknown, expired or rotated-out ids. */
+  async touch(id: string, touch: SessionTouch): Promise<void> {
+    try {
+      this.#touch.run(touch.lastSeenAt, touch.expiresAt, id, this.#now());
+    } catch (error) {
+      throw failure('touch', error);
+    }
+  }
+
+  /** One IMMEDIATE transaction: tombstone the live previous session, then insert `next`. */
+  async rotate(args: {
+    previousId: string;
+    next: SessionRecord;
+    graceUntil: number;
+    tombstoneExpiresAt: number;
+  }): Promise<boolean> {
+    const db = this.#db;
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      const { changes } = this.#tombstone.run(
+        args.next.id,
+        args.graceUntil,
+        args.tombstoneExpiresAt,
+        args.previousId,
+        this.#now(),
+      );
+      if (Number(changes) === 0) {
+        db.exec('ROLLBACK');
+        return false;
+      }
+      this.#insert.run(...params(args.next));
+      db.exec('COMMIT');
+      return true;
+    } catch (error) {
+      rollback(db);
+      throw failure('rotate', error);
+    }
+  }
+
+  /** True when a record (live or tombstone) not past `expiresAt` was deleted. */
+  async delete(id: string): Promise<boolean> {
+    try {
+      return this.#delete.get(id, this.#now())?.live === 1;
+    } catch (error) {
+      throw failure('delete', error);
+    }
+  }
+
+  /** One DELETE: all of the user's rows (tombstones too) but `exceptId`; counts live ones. */
+  async deleteByUser(args: { userId: string; exceptId?: string }): Promise<number> {
+    try {
+      const rows = this.#deleteByUser.all(args.userId, args.exceptId ?? null, this.#now());
+      return rows.filter((row) => row.live === 1).length;
+    } catch (error) {
+      throw failure('deleteByUser', error);
+    }
+  }
+
+  /** Live sessions only, by `lastSeenAt` desc, then `createdAt` desc, then id. */
+  async listByUser(userId: string): Promise<SessionRecord[]> {
+    try {
+      return (this.#listByUser.all(userId, this.#now()) as unknown as Row[]).map(toRecord);
+    } catch (error) {
+      throw failure('listByUser', error);
+    }
+  }
+
+  /** Deletes every row with `expiresAt <= now`; returns how many. */
+  async sweep(now: number): Promise<number> {
+    try {
+      return Number(this.#sweep.run(now).changes);
+    } catch (error) {
+      throw failure('sweep', error);
+    }
+  }
+
+  /** Closes the shared database connection. Idempotent. */
+  async close(): Promise<void> {
+    try {
+      if (this.#db.isOpen) this.#db.close();
+    } catch (error) {
+      throw failure('close', error);
+    }
+  }
+}
+
+function params(r: SessionRecord) {
+  return [
+    r.id,
+    r.secretHash,
+    r.userId,
+    r.createdAt,
+    r.lastSeenAt,
+    r.authenticatedAt,
+    r.persistent ? 1 : 0,
+    r.expiresAt,
+    r.ip,
+    r.userAgent,
+    r.device,
+    r.replacedBy,
+    r.graceUntil,
+  ] as const;
+}
+
+function toRecord(row: Row): SessionRecord {
+  return {
+    id: row[0] as string,
+    // Copied into its own ArrayBuffer: a small Buffer.from() is a view into Node's shared pool.
+    secretHash: new Uint8Array(Buffer.from(row[1] as string, 'hex')),
+    userId: row[2] as string,
+    createdAt: row[3] as number,
+    lastSeenAt: row[4] as number,
+    authenticatedAt: row[5] as number,
+    persistent: row[6] === 1,
+    expiresAt: row[7] as number,
+    ip: row[8] as string | null,
+    userAgent: row[9] as string | null,
+    device: row[10] as string,
+    replacedBy: row[11] as string | null,
+    graceUntil: row[12] as number | null,
+  };
+}

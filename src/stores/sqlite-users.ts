@@ -1,0 +1,147 @@
+import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
+import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
+import { failure } from './sqlite-db.ts';
+
+const COLUMNS = 'id, email, name, roles, locked, password_hash, password_changed_at, created_at';
+
+// Rows come back as arrays in COLUMNS order: cheaper than keyed objects on the validate hot path.
+type Row = SQLOutputValue[];
+
+/**
+ * Users in the `users` table of a database from openSqliteDatabase. Email is unique (the caller
+ * normalises it; the column's NOCASE collation is a second guard). Roles are stored as JSON text.
+ * Every database failure surfaces as StoreUnavailableError.
+ */
+export class SqliteUserStore implements UserStore {
+  readonly #byId: StatementSync;
+  readonly #byEmail: StatementSync;
+  readonly #insert: StatementSync;
+  readonly #update: StatementSync;
+  readonly #list: StatementSync;
+  readonly #count: StatementSync;
+
+  /** Prepares every statement once. */
+  constructor(db: DatabaseSync) {
+    try {
+      this.#byId = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?`);
+      this.#byEmail = db.prepare(`SELECT ${COLUMNS} FROM users WHERE email = ?`);
+      this.#insert = db.prepare(
+        `INSERT INTO users (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (email) DO NOTHING`,
+      );
+      // One statement, so a concurrent update never interleaves between a read and a write:
+      // each `set_x` flag says whether the patch carries x (name may legitimately become NULL).
+      this.#update = db.prepare(
+        `UPDATE users SET
+           name = iif(:set_name, :name, name),
+           roles = iif(:set_roles, :roles, roles),
+           locked = iif(:set_locked, :locked, locked),
+           password_hash = iif(:set_password_hash, :password_hash, password_hash),
+           password_changed_at = iif(:set_password_changed_at, :password_changed_at, password_changed_at)
+         WHERE id = :id
+         RETURNING ${COLUMNS}`,
+      );
+      this.#list = db.prepare(`SELECT ${COLUMNS} FROM users ORDER BY email, id LIMIT ? OFFSET ?`);
+      for (const statement of [this.#byId, this.#byEmail, this.#update, this.#list]) {
+        statement.setReturnArrays(true);
+      }
+      this.#count = db.prepare('SELECT count(*) AS n FROM users');
+    } catch (error) {
+      throw failure('prepare', error);
+    }
+  }
+
+  /** One primary-key SELECT (read on every validate: roles and lock are never cached). */
+  async findById(id: string): Promise<UserRecord | null> {
+    try {
+      const row = this.#byId.get(id) as Row | undefined;
+      return row === undefined ? null : toUser(row);
+    } catch (error) {
+      throw failure('findById', error);
+    }
+  }
+
+  /** Lookup by the normalised email. */
+  async findByEmail(email: string): Promise<UserRecord | null> {
+    try {
+      const row = this.#byEmail.get(email) as Row | undefined;
+      return row === undefined ? null : toUser(row);
+    } catch (error) {
+      throw failure('findByEmail', error);
+    }
+  }
+
+  /** False (nothing written) when the email is taken; a duplicate id is a StoreUnavailableError. */
+  async create(user: UserRecord): Promise<boolean> {
+    try {
+      const { changes } = this.#insert.run(
+        user.id,
+        user.email,
+        user.name,
+        JSON.stringify(user.roles),
+        user.locked ? 1 : 0,
+        user.passwordHash,
+        user.passwordChangedAt,
+        user.createdAt,
+      );
+      return Number(changes) === 1;
+    } catch (error) {
+      throw failure('create', error);
+    }
+  }
+
+  /** Applies the defined fields of the patch atomically; null for an unknown id. */
+  async update(id: string, patch: UserPatch): Promise<UserRecord | null> {
+    try {
+      const row = this.#update.get({
+        id,
+        set_name: patch.name !== undefined ? 1 : 0,
+        name: patch.name ?? null,
+        set_roles: patch.roles !== undefined ? 1 : 0,
+        roles: patch.roles !== undefined ? JSON.stringify(patch.roles) : null,
+        set_locked: patch.locked !== undefined ? 1 : 0,
+        locked: patch.locked ? 1 : 0,
+        set_password_hash: patch.passwordHash !== undefined ? 1 : 0,
+        password_hash: patch.passwordHash ?? null,
+        set_password_changed_at: patch.passwordChangedAt !== undefined ? 1 : 0,
+        password_changed_at: patch.passwordChangedAt ?? null,
+      }) as Row | undefined;
+      return row === undefined ? null : toUser(row);
+    } catch (error) {
+      throw failure('update', error);
+    }
+  }
+
+  /** Ordered by email, then id. */
+  async list(args: { limit: number; offset: number }): Promise<UserRecord[]> {
+    try {
+      const limit = Math.max(0, Math.floor(args.limit));
+      const offset = Math.max(0, Math.floor(args.offset));
+      return (this.#list.all(limit, offset) as unknown as Row[]).map(toUser);
+    } catch (error) {
+      throw failure('list', error);
+    }
+  }
+
+  /** Number of users (an index-only count). */
+  async count(): Promise<number> {
+    try {
+      return Number(this.#count.get()?.n ?? 0);
+    } catch (error) {
+      throw failure('count', error);
+    }
+  }
+}
+
+function toUser(row: Row): UserRecord {
+  return {
+    id: row[0] as string,
+    email: row[1] as string,
+    name: row[2] as string | null,
+    roles: JSON.parse(row[3] as string) as string[],
+    locked: row[4] === 1,
+    passwordHash: row[5] as string,
+    passwordChangedAt: row[6] as number,
+    createdAt: row[7] as number,
+  };
+}
