@@ -19,6 +19,9 @@ export const ERROR_CODES = [
   'reauth_required',
   'forbidden',
   'not_found',
+  'method_not_allowed',
+  'payload_too_large',
+  'unsupported_media_type',
   'cross_origin_rejected',
   'csrf_token_invalid',
   'invalid_config',
@@ -119,6 +122,27 @@ export class ForbiddenError extends CoatcheckError {
 export class NotFoundError extends CoatcheckError {
   constructor(message = 'Not found.') {
     super('not_found', message);
+  }
+}
+
+/** The route exists but not for this method (e.g. `GET /auth/logout`). */
+export class MethodNotAllowedError extends CoatcheckError {
+  constructor(message = 'Method not allowed.') {
+    super('method_not_allowed', message);
+  }
+}
+
+/** The request body exceeds the configured limit. */
+export class PayloadTooLargeError extends CoatcheckError {
+  constructor(limitBytes: number) {
+    super('payload_too_large', `The request body is larger than ${limitBytes} bytes.`);
+  }
+}
+
+/** The request body is not JSON (forms and text/plain are refused on JSON endpoints). */
+export class UnsupportedMediaTypeError extends CoatcheckError {
+  constructor(message = 'Send the request body as application/json.') {
+    super('unsupported_media_type', message);
   }
 }
 

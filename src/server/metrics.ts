@@ -1,0 +1,56 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Prometheus metrics of one server, on their own registry (several servers can share a process). */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Sign-in attempts by outcome: ok, invalid_credentials, throttled, locked, invalid_input. */
+  readonly logins: Counter<'outcome'>;
+  /** Session validations by outcome: ok, or the engine's InvalidReason. */
+  readonly validations: Counter<'outcome'>;
+  /** Sessions revoked, by kind: logout, one, others, admin, password_change. */
+  readonly revocations: Counter<'kind'>;
+  /** Request latency in seconds by method, route pattern and status. */
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+}
+
+/**
+ * Creates the metrics. `countActiveSessions` is called only when /metrics is scraped, so the
+ * active-sessions gauge costs nothing on the request path.
+ */
+export function createMetrics(countActiveSessions?: () => Promise<number>): Metrics {
+  const registry = new Registry();
+  const logins = new Counter({
+    name: 'coatcheck_logins_total',
+    help: 'Sign-in attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const validations = new Counter({
+    name: 'coatcheck_session_validations_total',
+    help: 'Session validations by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const revocations = new Counter({
+    name: 'coatcheck_session_revocations_total',
+    help: 'Sessions revoked, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'coatcheck_http_request_duration_seconds',
+    help: 'HTTP request latency',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'coatcheck_active_sessions',
+    help: 'Live sessions in the store (counted at scrape time)',
+    registers: [registry],
+    async collect() {
+      if (countActiveSessions) this.set(await countActiveSessions());
+    },
+  });
+  return { registry, logins, validations, revocations, httpDuration };
+}
