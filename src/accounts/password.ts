@@ -33,7 +33,7 @@ const FLOOR: readonly { minPasses: number; minMemoryKiB: number }[] = [
   { minPasses: 2, minMemoryKiB: 19_456 },
   { minPasses: 1, minMemoryKiB: 47_104 },
 ];
-/** Upper bounds, also applied to stored hashes so a tampered row cannot make verify a DoS. */
+/** Upper bounds, also applied to stored hashes, so a corrupt row cannot ask for unbounded work. */
 const MAX_MEMORY_KIB = 1_048_576; // 1 GiB
 const MAX_PASSES = 64;
 const MAX_PARALLELISM = 16;

@@ -124,6 +124,21 @@ export class Throttle implements GuessLimiter {
     return this.blockedForSeconds(key, now);
   }
 
+  /**
+   * Takes back one failure counted in advance for an attempt that then succeeded, lifting the
+   * block that failure caused (if the remaining count is within the allowance).
+   */
+  refund(key: string, now: number = this.#now()): void {
+    const e = this.#entries.get(key);
+    if (e === undefined) return;
+    this.#decay(e, now);
+    e.failures = Math.max(0, e.failures - 1);
+    if (Math.ceil(e.failures) <= this.#free) {
+      e.blockedUntil = 0;
+      e.updatedAt = Math.min(e.updatedAt, now);
+    }
+  }
+
   /** Forgets the key (a successful login for that account). */
   reset(key: string): void {
     this.#entries.delete(key);

@@ -56,6 +56,18 @@ describe('Throttle', () => {
     for (let i = 0; i < 5; i++) assert.equal(throttle.recordFailure('a@x.test'), 0);
   });
 
+  it('refunds one failure counted in advance, lifting the block it caused', () => {
+    const { throttle } = setup();
+    for (let i = 0; i < 6; i++) throttle.recordFailure('10.0.0.1');
+    assert.equal(throttle.blockedForSeconds('10.0.0.1'), 1);
+    throttle.refund('10.0.0.1');
+    assert.equal(throttle.blockedForSeconds('10.0.0.1'), 0);
+    assert.equal(throttle.recordFailure('10.0.0.1'), 1, 'the five real failures still count');
+    for (let i = 0; i < 3; i++) throttle.recordFailure('10.0.0.1');
+    throttle.refund('10.0.0.1');
+    assert.ok(throttle.blockedForSeconds('10.0.0.1') > 0, 'earlier failures keep their block');
+  });
+
   it('forgets failures after a quiet period (one per decay interval)', () => {
     const { clock, throttle } = setup();
     for (let i = 0; i < 5; i++) throttle.recordFailure('a@x.test');

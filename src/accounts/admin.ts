@@ -1,0 +1,125 @@
+import type { ClientInfo } from '../core/engine.ts';
+import {
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  ReauthRequiredError,
+} from '../core/errors.ts';
+import type { SessionRecord, SessionUser } from '../core/store.ts';
+import type { AccountsContext } from './context.ts';
+import { parseRoles } from './input.ts';
+import { type PublicUser, toPublicUser } from './public-user.ts';
+import type { UserRecord } from './user-store.ts';
+
+/**
+ * Administrator operations on other users. Every one requires the role `admin` (read fresh by
+ * `engine.validate` on this very request) and a fresh session (password entered within the fresh
+ * window, ASVS 5.0 V7.5.3), and each is effective at the target's next request because validate
+ * reads the user's roles and lock afresh.
+ */
+
+/** The signed-in caller: exactly what a successful `engine.validate` returned. */
+export interface Actor {
+  readonly session: SessionRecord;
+  readonly user: SessionUser;
+}
+
+/** The role that may use this module. */
+export const ADMIN_ROLE = 'admin';
+
+/** Replaces the target's roles. Gaining a role revokes the target's sessions (fixation). */
+export async function setRoles(
+  ctx: AccountsContext,
+  actor: Actor,
+  targetUserId: unknown,
+  roles: unknown,
+  client?: ClientInfo,
+): Promise<PublicUser> {
+  authorise(ctx, actor);
+  const next = parseRoles(roles);
+  const target = await findTarget(ctx, targetUserId);
+  const previous = target.roles;
+  const updated = await ctx.users.update(target.id, { roles: next });
+  if (updated === null) throw new NotFoundError();
+  // A privilege gain gets a new session id at the next sign-in (OWASP Session Management, "Renew
+  // the Session ID After Any Privilege Level Change"). A demotion needs nothing: validate reads
+  // roles afresh, so the lost role is gone on the next request. Self-promotion ends the actor's
+  // own sessions too, the current one included.
+  const gained = next.some((role) => !previous.includes(role));
+  const revoked = gained ? await ctx.engine.revokeAll(target.id) : 0;
+  await ctx.record('user.roles_changed', {
+    userId: target.id,
+    client,
+    sessionId: actor.session.id,
+    detail: {
+      actor: actor.user.id,
+      roles: next.join(','),
+      previous: previous.join(','),
+      revokedSessions: revoked,
+    },
+  });
+  return toPublicUser(updated);
+}
+
+/** Locks (and ends every session of) or unlocks the target. An admin cannot lock themselves. */
+export async function setLocked(
+  ctx: AccountsContext,
+  actor: Actor,
+  targetUserId: unknown,
+  locked: unknown,
+  client?: ClientInfo,
+): Promise<PublicUser> {
+  authorise(ctx, actor);
+  if (typeof locked !== 'boolean') {
+    throw new InvalidInputError([{ field: 'locked', message: 'must be a boolean' }]);
+  }
+  const target = await findTarget(ctx, targetUserId);
+  if (locked && target.id === actor.user.id) {
+    throw new InvalidInputError([{ field: 'locked', message: 'you cannot lock your own account' }]);
+  }
+  const updated = await ctx.users.update(target.id, { locked });
+  if (updated === null) throw new NotFoundError();
+  // validate already refuses a locked user's sessions; deleting them also frees the store and
+  // keeps them from coming back to life if the account is unlocked (ASVS 5.0 V7.4.2).
+  const revoked = locked ? await ctx.engine.revokeAll(target.id) : 0;
+  await ctx.record(locked ? 'user.locked' : 'user.unlocked', {
+    userId: target.id,
+    client,
+    sessionId: actor.session.id,
+    detail: { actor: actor.user.id, revokedSessions: revoked },
+  });
+  return toPublicUser(updated);
+}
+
+/** Ends every session of the target (ASVS 5.0 V7.4.5). Returns how many were live. */
+export async function adminRevokeAll(
+  ctx: AccountsContext,
+  actor: Actor,
+  targetUserId: unknown,
+  client?: ClientInfo,
+): Promise<number> {
+  authorise(ctx, actor);
+  const target = await findTarget(ctx, targetUserId);
+  const revoked = await ctx.engine.revokeAll(target.id);
+  await ctx.record('session.revoked_all', {
+    userId: target.id,
+    client,
+    sessionId: actor.session.id,
+    detail: { actor: actor.user.id, count: revoked },
+  });
+  return revoked;
+}
+
+/** Role first (403 says nothing about freshness to non-admins), then freshness. */
+function authorise(ctx: AccountsContext, actor: Actor): void {
+  if (actor.session.userId !== actor.user.id || !actor.user.roles.includes(ADMIN_ROLE)) {
+    throw new ForbiddenError();
+  }
+  if (!ctx.engine.isFresh(actor.session)) throw new ReauthRequiredError();
+}
+
+async function findTarget(ctx: AccountsContext, id: unknown): Promise<UserRecord> {
+  const target = typeof id === 'string' && id.length <= 128 ? await ctx.users.findById(id) : null;
+  if (target === null) throw new NotFoundError('No such user.');
+  return target;
+}
