@@ -96,6 +96,8 @@ export class SessionEngine {
   readonly #limiter: GuessLimiter | undefined;
   readonly #now: () => number;
   readonly #random: RandomBytes | undefined;
+  /** True when the store can read a session and its user in one go from the same `users`. */
+  readonly #joined: boolean;
 
   constructor(options: EngineOptions) {
     this.policy = resolvePolicy(options.policy);
@@ -105,6 +107,8 @@ export class SessionEngine {
     this.#limiter = options.guessLimiter;
     this.#now = options.now ?? Date.now;
     this.#random = options.random;
+    this.#joined =
+      options.store.getWithUser !== undefined && options.store.colocatedUsers === options.users;
   }
 
   /** Signs a user in: always a brand-new id and secret (no fixation). Enforces the session cap. */
@@ -155,17 +159,26 @@ export class SessionEngine {
   async #check(token: unknown, now: number): Promise<ValidateResult> {
     const parsed = parseToken(token);
     if (parsed === null) return { ok: false, reason: 'malformed' };
-    let session = await this.#store.get(parsed.id);
-    if (session === null) return { ok: false, reason: 'unknown' };
+    let session: SessionRecord;
+    let user: SessionUser | null | undefined; // undefined: not read yet
+    if (this.#joined) {
+      const found = await this.#store.getWithUser?.(parsed.id);
+      if (!found) return { ok: false, reason: 'unknown' };
+      ({ session, user } = found);
+    } else {
+      const found = await this.#store.get(parsed.id);
+      if (found === null) return { ok: false, reason: 'unknown' };
+      session = found;
+    }
     if (!secretMatches(parsed.secret, session.secretHash)) {
       return { ok: false, reason: 'secret_mismatch' };
     }
     if (session.replacedBy !== null) {
       const current = await this.#followRotation(session, now);
       if (current === null) return { ok: false, reason: 'rotated_reuse' };
-      session = current;
+      session = current; // same user: rotation never changes userId
     }
-    const user = await this.#users.findById(session.userId);
+    if (user === undefined) user = await this.#users.findById(session.userId);
     if (user === null) {
       await this.#store.delete(session.id);
       return { ok: false, reason: 'user_missing' };

@@ -71,6 +71,13 @@ export interface SessionStore {
   sweep(now: number): Promise<number>;
   /** Releases connections and handles. */
   close(): Promise<void>;
+  /**
+   * Optional fast path for a store that holds the users too: the session and its user in one
+   * read (a JOIN). The engine uses it only when its `users` is this store's `colocatedUsers`.
+   */
+  getWithUser?(id: string): Promise<{ session: SessionRecord; user: SessionUser | null } | null>;
+  /** The user lookup that `getWithUser` reads from. */
+  readonly colocatedUsers?: UserLookup;
   /** Optional push feed for near caches: called after any other node changes a session. */
   onInvalidate?(listener: InvalidationListener): () => void;
 }

@@ -1,11 +1,17 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
-import type { SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
+import type { SessionRecord, SessionStore, SessionTouch, SessionUser } from '../core/store.ts';
 import { failure, rollback } from './sqlite-db.ts';
+import { type SqliteUserStore, toUser, USER_COLUMNS } from './sqlite-users.ts';
 
 /** Options of the SQLite stores. */
 export interface SqliteStoreOptions {
   /** Clock deciding expiry on read; pass the engine's clock in tests. @default Date.now */
   now?: () => number;
+  /**
+   * The user store on the same database: enables `getWithUser`, one JOIN instead of two reads on
+   * every validate (measured: SQLite validate ~0.5× → ~0.75× fast-jwt HS256 in bench/core.ts).
+   */
+  users?: SqliteUserStore;
 }
 
 const COLUMNS = `id, secret_hash, user_id, created_at, last_seen_at, authenticated_at, persistent,
@@ -15,6 +21,12 @@ const COLUMNS = `id, secret_hash, user_id, created_at, last_seen_at, authenticat
 // hot path (node:sqlite builds a keyed object, or a fresh ArrayBuffer for a BLOB, noticeably slower
 // than an array and a 64-char string). The column itself stays a BLOB.
 const SELECTED = COLUMNS.replace('secret_hash', 'hex(secret_hash)');
+const SESSION_COLUMNS = COLUMNS.split(',').map((c) => c.trim());
+/** Session columns (prefixed `s.`) then user columns (`u.`), for the `getWithUser` JOIN. */
+const JOINED = [
+  ...SESSION_COLUMNS.map((c) => (c === 'secret_hash' ? 'hex(s.secret_hash)' : `s.${c}`)),
+  ...USER_COLUMNS.split(',').map((c) => `u.${c.trim()}`),
+].join(', ');
 
 type Row = SQLOutputValue[];
 
@@ -34,11 +46,15 @@ export class SqliteSessionStore implements SessionStore {
   readonly #deleteByUser: StatementSync;
   readonly #listByUser: StatementSync;
   readonly #sweep: StatementSync;
+  readonly #getWithUser: StatementSync;
+  /** The user store `getWithUser` reads (set only when given one on the same database). */
+  readonly colocatedUsers?: SqliteUserStore;
 
   /** Prepares every statement once; `close()` closes `db` (shared with the other SQLite stores). */
   constructor(db: DatabaseSync, options: SqliteStoreOptions = {}) {
     this.#db = db;
     this.#now = options.now ?? Date.now;
+    if (options.users) this.colocatedUsers = options.users;
     try {
       this.#get = db.prepare(`SELECT ${SELECTED} FROM sessions WHERE id = ?1 AND expires_at > ?2`);
       this.#get.setReturnArrays(true);
@@ -69,6 +85,11 @@ export class SqliteSessionStore implements SessionStore {
       );
       this.#listByUser.setReturnArrays(true);
       this.#sweep = db.prepare('DELETE FROM sessions WHERE expires_at <= ?1');
+      this.#getWithUser = db.prepare(
+        `SELECT ${JOINED} FROM sessions s LEFT JOIN users u ON u.id = s.user_id
+         WHERE s.id = ?1 AND s.expires_at > ?2`,
+      );
+      this.#getWithUser.setReturnArrays(true);
     } catch (error) {
       throw failure('prepare', error);
     }
@@ -92,6 +113,21 @@ export class SqliteSessionStore implements SessionStore {
       throw failure('get', error);
     }
     return row === undefined ? null : toRecord(row);
+  }
+
+  /** The session and its user (null when the user row is gone) in one read; null when absent. */
+  async getWithUser(
+    id: string,
+  ): Promise<{ session: SessionRecord; user: SessionUser | null } | null> {
+    let row: Row | undefined;
+    try {
+      row = this.#getWithUser.get(id, this.#now()) as Row | undefined;
+    } catch (error) {
+      throw failure('getWithUser', error);
+    }
+    if (row === undefined) return null;
+    const user = row[SESSION_COLUMNS.length] === null ? null : toUser(row, SESSION_COLUMNS.length);
+    return { session: toRecord(row), user };
   }
 
   /** Renews a live session; no-op for unknown, expired or rotated-out ids. */

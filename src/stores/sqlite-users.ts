@@ -2,7 +2,10 @@ import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
 import { failure } from './sqlite-db.ts';
 
-const COLUMNS = 'id, email, name, roles, locked, password_hash, password_changed_at, created_at';
+/** The users columns in the order `toUser` decodes them. */
+export const USER_COLUMNS =
+  'id, email, name, roles, locked, password_hash, password_changed_at, created_at';
+const COLUMNS = USER_COLUMNS;
 
 // Rows come back as arrays in COLUMNS order: cheaper than keyed objects on the validate hot path.
 type Row = SQLOutputValue[];
@@ -117,7 +120,7 @@ export class SqliteUserStore implements UserStore {
     try {
       const limit = Math.max(0, Math.floor(args.limit));
       const offset = Math.max(0, Math.floor(args.offset));
-      return (this.#list.all(limit, offset) as unknown as Row[]).map(toUser);
+      return (this.#list.all(limit, offset) as unknown as Row[]).map((row) => toUser(row));
     } catch (error) {
       throw failure('list', error);
     }
@@ -133,15 +136,16 @@ export class SqliteUserStore implements UserStore {
   }
 }
 
-function toUser(row: Row): UserRecord {
+/** Decodes a row of USER_COLUMNS starting at index `at` (a JOIN puts them after other columns). */
+export function toUser(row: Row, at = 0): UserRecord {
   return {
-    id: row[0] as string,
-    email: row[1] as string,
-    name: row[2] as string | null,
-    roles: JSON.parse(row[3] as string) as string[],
-    locked: row[4] === 1,
-    passwordHash: row[5] as string,
-    passwordChangedAt: row[6] as number,
-    createdAt: row[7] as number,
+    id: row[at] as string,
+    email: row[at + 1] as string,
+    name: row[at + 2] as string | null,
+    roles: JSON.parse(row[at + 3] as string) as string[],
+    locked: row[at + 4] === 1,
+    passwordHash: row[at + 5] as string,
+    passwordChangedAt: row[at + 6] as number,
+    createdAt: row[at + 7] as number,
   };
 }

@@ -35,11 +35,12 @@ export function openSqliteStores(
   options: OpenSqliteOptions & SqliteStoreOptions = {},
 ): SqliteStores {
   const db = openSqliteDatabase(path, options);
-  const sessions = new SqliteSessionStore(db, options);
+  const users = new SqliteUserStore(db);
+  const sessions = new SqliteSessionStore(db, { ...options, users });
   return {
     db,
     sessions,
-    users: new SqliteUserStore(db),
+    users,
     audit: new SqliteAuditLog(db),
     close: () => sessions.close(),
   };

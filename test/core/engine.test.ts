@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type GuessLimiter, SessionEngine, type ValidateResult } from '../../src/core/engine.ts';
 import type { PolicyOptions } from '../../src/core/policy.ts';
 import type { SessionStore, SessionUser, UserLookup } from '../../src/core/store.ts';
 import { MemoryAuditLog, MemorySessionStore } from '../../src/stores/memory.ts';
+import { openSqliteStores } from '../../src/stores/sqlite.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -322,5 +326,72 @@ describe('SessionEngine', () => {
       (error: Error) =>
         /idleTimeoutSeconds/.test(error.message) && /maxSessionsPerUser/.test(error.message),
     );
+  });
+});
+
+describe('SessionEngine on SQLite (session and user in one read)', () => {
+  async function sqliteSetup() {
+    const dir = mkdtempSync(join(tmpdir(), 'coatcheck-engine-'));
+    const stores = openSqliteStores(join(dir, 'db.sqlite'));
+    const findById = stores.users.findById.bind(stores.users);
+    const reads = { users: 0 };
+    stores.users.findById = (id: string) => {
+      reads.users++;
+      return findById(id);
+    };
+    const engine = new SessionEngine({ store: stores.sessions, users: stores.users });
+    const user = {
+      id: 'u1',
+      email: 'u1@example.com',
+      name: null,
+      roles: ['admin', 'user'],
+      locked: false,
+      passwordHash: 'x',
+      passwordChangedAt: 0,
+      createdAt: 0,
+    };
+    await stores.users.create(user);
+    const cleanup = async () => {
+      await stores.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return { stores, engine, user, reads, cleanup };
+  }
+
+  it('reads fresh roles and locks through the join, without a separate user read', async () => {
+    const { stores, engine, user, reads, cleanup } = await sqliteSetup();
+    try {
+      const { token } = await engine.create(user);
+      const first = await engine.validate(token);
+      assert.ok(first.ok && first.user.roles.includes('admin'));
+      await stores.users.update('u1', { roles: ['user'] });
+      const demoted = await engine.validate(token);
+      assert.ok(demoted.ok);
+      assert.deepEqual(demoted.user.roles, ['user']);
+      await stores.users.update('u1', { locked: true });
+      assertRejected(await engine.validate(token), 'user_locked');
+      assert.equal(reads.users, 0);
+      stores.db.prepare('DELETE FROM users WHERE id = ?').run('u1');
+      assertRejected(await engine.validate(token), 'user_missing');
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('follows a rotation within the grace window and rejects tampered tokens', async () => {
+    const { engine, user, cleanup } = await sqliteSetup();
+    try {
+      const first = await engine.create(user);
+      const rotated = await engine.rotate(first.session, user);
+      assert.ok(rotated);
+      const viaOld = await engine.validate(first.token);
+      assert.ok(viaOld.ok);
+      assert.equal(viaOld.session.id, rotated.session.id);
+      assert.equal(viaOld.user.id, 'u1');
+      const tampered = `${rotated.token.slice(0, -1)}${rotated.token.endsWith('A') ? 'B' : 'A'}`;
+      assertRejected(await engine.validate(tampered), 'secret_mismatch');
+    } finally {
+      await cleanup();
+    }
   });
 });
