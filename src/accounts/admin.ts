@@ -43,10 +43,12 @@ export async function setRoles(
   if (updated === null) throw new NotFoundError();
   // A privilege gain gets a new session id at the next sign-in (OWASP Session Management, "Renew
   // the Session ID After Any Privilege Level Change"). A demotion needs nothing: validate reads
-  // roles afresh, so the lost role is gone on the next request. Self-promotion ends the actor's
-  // own sessions too, the current one included.
+  // roles afresh (near caches are told via invalidateUser), so the lost role is gone on the next
+  // request on every node. Self-promotion ends the actor's own sessions too, the current one
+  // included.
   const gained = next.some((role) => !previous.includes(role));
   const revoked = gained ? await ctx.engine.revokeAll(target.id) : 0;
+  if (!gained) await ctx.engine.invalidateUser(target.id);
   await ctx.record('user.roles_changed', {
     userId: target.id,
     client,

@@ -1,5 +1,11 @@
 import { deviceLabel, MAX_USER_AGENT_LENGTH } from './device.ts';
 import {
+  type CacheEntry,
+  type Invalidation,
+  NearCache,
+  type NearCacheOptions,
+} from './near-cache.ts';
+import {
   cookieMaxAge,
   expiryReason,
   isFresh,
@@ -59,6 +65,11 @@ export interface EngineOptions {
   audit?: AuditLog;
   policy?: PolicyOptions;
   guessLimiter?: GuessLimiter;
+  /**
+   * Caches validated sessions in-process, invalidated by a push feed shared by every node. Off by
+   * default; only worth it when the store is remote (Redis). See core/near-cache.ts for the rules.
+   */
+  nearCache?: NearCacheOptions;
   /** Clock in epoch ms. @default Date.now */
   now?: () => number;
   /** CSPRNG. @default crypto.randomBytes */
@@ -98,6 +109,8 @@ export class SessionEngine {
   readonly #random: RandomBytes | undefined;
   /** True when the store can read a session and its user in one go from the same `users`. */
   readonly #joined: boolean;
+  readonly #cache: NearCache | null;
+  readonly #feed: NearCacheOptions['feed'] | null;
 
   constructor(options: EngineOptions) {
     this.policy = resolvePolicy(options.policy);
@@ -109,6 +122,13 @@ export class SessionEngine {
     this.#random = options.random;
     this.#joined =
       options.store.getWithUser !== undefined && options.store.colocatedUsers === options.users;
+    this.#cache = options.nearCache ? new NearCache(options.nearCache) : null;
+    this.#feed = options.nearCache?.feed ?? null;
+  }
+
+  /** The near cache, when enabled (for metrics and tests). */
+  get nearCache(): NearCache | null {
+    return this.#cache;
   }
 
   /** Signs a user in: always a brand-new id and secret (no fixation). Enforces the session cap. */
@@ -159,6 +179,10 @@ export class SessionEngine {
   async #check(token: unknown, now: number): Promise<ValidateResult> {
     const parsed = parseToken(token);
     if (parsed === null) return { ok: false, reason: 'malformed' };
+    const cache = this.#cache;
+    const hit = cache?.get(parsed.id, now);
+    if (hit) return this.#checkCached(hit, parsed.secret, now);
+    const epoch = cache?.epoch() ?? 0;
     let session: SessionRecord;
     let user: SessionUser | null | undefined; // undefined: not read yet
     if (this.#joined) {
@@ -180,13 +204,35 @@ export class SessionEngine {
     }
     if (user === undefined) user = await this.#users.findById(session.userId);
     if (user === null) {
-      await this.#store.delete(session.id);
+      await this.#delete(session.id);
       return { ok: false, reason: 'user_missing' };
     }
     if (user.locked) return { ok: false, reason: 'user_locked' };
+    const result = await this.#checkTimes(session, user, now);
+    if (result.ok) cache?.fill(epoch, result.session, user, now);
+    return result;
+  }
+
+  /** A near-cache hit: the secret, the lock and both expiries are still checked. */
+  async #checkCached(hit: CacheEntry, secret: string, now: number): Promise<ValidateResult> {
+    if (!secretMatches(secret, hit.session.secretHash)) {
+      return { ok: false, reason: 'secret_mismatch' };
+    }
+    if (hit.user.locked) return { ok: false, reason: 'user_locked' };
+    const result = await this.#checkTimes(hit.session, hit.user, now);
+    if (result.ok && result.session !== hit.session) this.#cache?.update(result.session);
+    return result;
+  }
+
+  /** Idle and absolute expiry (from the user's current roles), then the throttled renewal write. */
+  async #checkTimes(
+    session: SessionRecord,
+    user: SessionUser,
+    now: number,
+  ): Promise<ValidateResult> {
     const expired = expiryReason(this.policy, session, user.roles, now);
     if (expired !== null) {
-      await this.#store.delete(session.id);
+      await this.#delete(session.id);
       return { ok: false, reason: expired };
     }
     if (renewalDue(this.policy, session, now)) {
@@ -195,9 +241,37 @@ export class SessionEngine {
         expiresAt: storeExpiry(this.policy, session, user.roles, now),
       };
       await this.#store.touch(session.id, touch);
-      session = { ...session, ...touch };
+      return { ok: true, session: { ...session, ...touch }, user };
     }
     return { ok: true, session, user };
+  }
+
+  /** Deletes a session in the store, then evicts it here and on every node. */
+  async #delete(sessionId: string): Promise<boolean> {
+    const existed = await this.#store.delete(sessionId);
+    await this.#invalidate({ sessionIds: [sessionId] });
+    return existed;
+  }
+
+  /**
+   * Evicts locally (synchronously, so this node never serves it again) and tells every other node.
+   * A failed publish rejects: the change is stored, but the caller must learn that other nodes'
+   * caches may not have heard (their own feed outage makes them bypass their caches anyway).
+   */
+  async #invalidate(invalidation: Invalidation): Promise<void> {
+    if (this.#cache === null || this.#feed === null) return;
+    this.#cache.invalidate(invalidation);
+    await this.#feed.publish(invalidation);
+  }
+
+  /** Call after changing a user's roles, lock or identity: every node re-reads them at once. */
+  invalidateUser(userId: string): Promise<void> {
+    return this.#invalidate({ userIds: [userId] });
+  }
+
+  /** Stops the near cache's feed. */
+  async close(): Promise<void> {
+    await this.#feed?.close();
   }
 
   /**
@@ -224,7 +298,7 @@ export class SessionEngine {
     let id: string | null = tombstone.id;
     for (let hop = 0; id !== null && hop <= MAX_ROTATION_HOPS; hop++) {
       const record: SessionRecord | null = await this.#store.get(id);
-      await this.#store.delete(id);
+      await this.#delete(id);
       revoked.push(id);
       id = record?.replacedBy ?? null;
     }
@@ -268,17 +342,20 @@ export class SessionEngine {
       tombstoneExpiresAt: Math.max(next.expiresAt, now + this.policy.graceMs),
     });
     if (!rotated) return null;
+    await this.#invalidate({ sessionIds: [session.id] });
     return { token, session: next, cookieMaxAge: cookieMaxAge(this.policy, next, user.roles, now) };
   }
 
   /** Deletes one session. Returns whether it existed. */
   revoke(sessionId: string): Promise<boolean> {
-    return this.#store.delete(sessionId);
+    return this.#delete(sessionId);
   }
 
   /** Deletes all of a user's sessions, except `exceptId` when given. Returns how many. */
-  revokeAll(userId: string, args: { exceptId?: string } = {}): Promise<number> {
-    return this.#store.deleteByUser({ userId, ...args });
+  async revokeAll(userId: string, args: { exceptId?: string } = {}): Promise<number> {
+    const count = await this.#store.deleteByUser({ userId, ...args });
+    await this.#invalidate({ userIds: [userId] });
+    return count;
   }
 
   /** A user's live sessions, most recently used first, as safe views. */
@@ -302,7 +379,7 @@ export class SessionEngine {
     if (max === null) return;
     const sessions = await this.#store.listByUser(user.id); // most recently used first
     for (const evicted of sessions.slice(max - 1)) {
-      await this.#store.delete(evicted.id);
+      await this.#delete(evicted.id);
       await this.#audit?.record({
         type: 'session.evicted',
         at: now,
