@@ -1,0 +1,48 @@
+import { Hono } from 'hono';
+import type { AppEnv } from './context.ts';
+import { corsForTrustedOrigins } from './http/cors.ts';
+import { crossOriginProtection } from './http/cross-origin.ts';
+import { errorHandler, failClosed, notFoundHandler, refuseOtherMethods } from './http/errors.ts';
+import { createProxyTrust } from './http/proxy-trust.ts';
+import { requestContext } from './http/request-context.ts';
+import { securityHeaders } from './http/security-headers.ts';
+import { sessionResolver } from './http/session.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { authRoutes } from './routes/auth.ts';
+import { healthRoutes } from './routes/health.ts';
+import { verifyRoutes } from './routes/verify.ts';
+import type { Services } from './services.ts';
+
+/**
+ * The Coatcheck HTTP app. Every response, errors included, carries the security headers and
+ * no-store; every unsafe request passes cross-origin protection before the session is read; the
+ * session is validated against the store on every request and fails closed (503, no Set-Cookie)
+ * when the store does. Throws ConfigError at construction for a bad trusted-proxy entry.
+ */
+export function createApp(services: Services): Hono<AppEnv> {
+  const { config } = services;
+  const proxies = createProxyTrust(config.trustedProxies);
+  const app = new Hono<AppEnv>();
+
+  // Outermost first: each layer sees the final response of the layers inside it.
+  app.use(securityHeaders(config));
+  app.use(requestContext(services, proxies));
+  app.use(failClosed());
+  app.use(
+    corsForTrustedOrigins(services.originCheck.trustedOrigins, {
+      allowBearer: config.bearerTransport,
+    }),
+  );
+  app.use(crossOriginProtection(services));
+  app.use(sessionResolver(services));
+
+  app.route('/', healthRoutes(services));
+  app.route('/', authRoutes(services));
+  app.route('/', verifyRoutes(services, proxies));
+  app.route('/', adminRoutes(services));
+
+  refuseOtherMethods(app); // after every route: 405 for known paths, 404 for the rest
+  app.onError(errorHandler(services));
+  app.notFound(notFoundHandler);
+  return app;
+}

@@ -1,0 +1,47 @@
+import type { MiddlewareHandler } from 'hono';
+import { editHeaders } from './edit-headers.ts';
+
+/**
+ * CORS for the configured trusted origins only: an exact string match, credentials allowed,
+ * `Vary: Origin` always. Any other origin gets no `Access-Control-*` header at all (never
+ * reflected, never `*`; OWASP HTML5 cheat sheet "CORS", ASVS 5.0 V3.4.2), and its preflight falls
+ * through to the router (405 or 404). Written by hand because hono/cors sends
+ * `Access-Control-Allow-Credentials` and the allowed methods to every origin.
+ *
+ * CORS only decides who may *read* responses; unsafe requests are still refused by the
+ * cross-origin protection (cross-origin.ts) unless the origin is trusted.
+ */
+
+const ALLOW_METHODS = 'GET, POST, PATCH, DELETE';
+const EXPOSE_HEADERS = 'Retry-After, X-Request-Id';
+const PREFLIGHT_MAX_AGE_SECONDS = '600';
+
+/** Answers trusted preflights (204) and adds credentialed CORS headers for trusted origins. */
+export function corsForTrustedOrigins(
+  trustedOrigins: readonly string[],
+  options: { allowBearer: boolean },
+): MiddlewareHandler {
+  const trusted = new Set(trustedOrigins);
+  const allowHeaders = options.allowBearer ? 'Content-Type, Authorization' : 'Content-Type';
+  return async (c, next) => {
+    const origin = c.req.header('origin');
+    const allowed = origin !== undefined && trusted.has(origin);
+    if (allowed && c.req.method === 'OPTIONS' && c.req.header('access-control-request-method')) {
+      c.header('Access-Control-Allow-Origin', origin);
+      c.header('Access-Control-Allow-Credentials', 'true');
+      c.header('Access-Control-Allow-Methods', ALLOW_METHODS);
+      c.header('Access-Control-Allow-Headers', allowHeaders);
+      c.header('Access-Control-Max-Age', PREFLIGHT_MAX_AGE_SECONDS);
+      c.header('Vary', 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
+      return c.body(null, 204);
+    }
+    await next();
+    editHeaders(c, (headers) => {
+      headers.append('Vary', 'Origin');
+      if (!allowed) return;
+      headers.set('Access-Control-Allow-Origin', origin);
+      headers.set('Access-Control-Allow-Credentials', 'true');
+      headers.set('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+    });
+  };
+}

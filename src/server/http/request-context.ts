@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
+import type { ClientInfo } from '../../core/engine.ts';
+import type { AppEnv } from '../context.ts';
+import type { Services } from '../services.ts';
+import { editHeaders } from './edit-headers.ts';
+import { normaliseIp, type ProxyTrust } from './proxy-trust.ts';
+
+/**
+ * Per-request context: a random request id, the client IP (socket peer, or X-Forwarded-For only
+ * behind a trusted proxy), one access-log line and one latency observation per request. The log
+ * line holds method, route pattern, status, duration, request id and IP: never a cookie, a token,
+ * a header value or a body.
+ */
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** Sets requestId, clientIp and auth (null) on the context; logs and measures each request. */
+export function requestContext(services: Services, proxies: ProxyTrust): MiddlewareHandler<AppEnv> {
+  const { logger, metrics } = services;
+  return async (c, next) => {
+    const started = performance.now();
+    const requestId = randomBytes(12).toString('base64url');
+    c.set('requestId', requestId);
+    c.set('clientIp', proxies.clientIp(peerAddress(c), c.req.header('x-forwarded-for')) ?? '');
+    c.set('auth', null);
+    try {
+      await next();
+    } finally {
+      editHeaders(c, (headers) => headers.set('X-Request-Id', requestId));
+      const seconds = (performance.now() - started) / 1000;
+      const method = KNOWN_METHODS.has(c.req.method) ? c.req.method : 'OTHER';
+      const route = routeLabel(c);
+      const status = c.res.status;
+      metrics.httpDuration.observe({ method, route, status: String(status) }, seconds);
+      logger.info(
+        {
+          requestId,
+          method,
+          route,
+          status,
+          ms: Math.round(seconds * 10_000) / 10,
+          ip: c.get('clientIp'),
+        },
+        'request',
+      );
+    }
+  };
+}
+
+/**
+ * The TCP peer's address. Under @hono/node-server it comes from the socket; callers of
+ * `app.request()` (no socket) may pass `{ peer: '192.0.2.1' }` as the env. Null when unknown.
+ */
+export function peerAddress(c: Context): string | null {
+  const env: unknown = c.env;
+  if (typeof env !== 'object' || env === null) return null;
+  if ('incoming' in env || 'server' in env) return normaliseIp(getConnInfo(c).remote.address);
+  return 'peer' in env && typeof env.peer === 'string' ? normaliseIp(env.peer) : null;
+}
+
+/** What the account flows record about the caller: IP (null when unknown) and user agent. */
+export function clientInfo(c: Context<AppEnv>): ClientInfo {
+  return { ip: c.get('clientIp') || null, userAgent: c.req.header('user-agent') ?? null };
+}
+
+/**
+ * Logs a security event at warn with the request id, client IP and path. `fields` must never
+ * hold a token, a cookie or a password (the logger redacts those names as a second line).
+ */
+export function securityEvent(
+  c: Context<AppEnv>,
+  services: Pick<Services, 'logger'>,
+  event: string,
+  fields: Record<string, string | number | boolean | null> = {},
+): void {
+  services.logger.warn(
+    { event, requestId: c.get('requestId'), ip: c.get('clientIp'), path: c.req.path, ...fields },
+    event,
+  );
+}
+
+/**
+ * The matched route pattern (bounded label set for metrics): never the raw path, which an
+ * attacker could vary without limit. Requests that matched no route are `unmatched`.
+ */
+function routeLabel(c: Context): string {
+  const routes = matchedRoutes(c);
+  const last = routes[routes.length - 1];
+  if (last === undefined || last.path === '*' || last.path === '/*') return 'unmatched';
+  return last.path;
+}
