@@ -1,11 +1,14 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
 import { createApp } from '../../src/server/app.ts';
 import { type ServerConfig, testConfig } from '../../src/server/config.ts';
+import type { AppEnv } from '../../src/server/context.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createServices, type Services } from '../../src/server/services.ts';
 
@@ -56,7 +59,10 @@ export interface TestUser {
 let userCount = 0;
 
 /** Starts a server with `testConfig({ dataDir: <temp>, ...overrides })`. */
-export async function startServer(overrides: Partial<ServerConfig> = {}): Promise<Harness> {
+export async function startServer(
+  overrides: Partial<ServerConfig> = {},
+  options: { extend?: (app: Hono<AppEnv>) => void } = {},
+): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coatcheck-server-'));
   const config = testConfig({ dataDir, ...overrides });
   const logs: string[] = [];
@@ -64,6 +70,7 @@ export async function startServer(overrides: Partial<ServerConfig> = {}): Promis
   const clock = { now: Date.now() };
   const services = createServices(config, { logger, now: () => clock.now });
   const app = createApp(services);
+  options.extend?.(app);
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () =>
       resolve(s as Server),
@@ -94,10 +101,9 @@ export async function startServer(overrides: Partial<ServerConfig> = {}): Promis
     userCount++;
     const email = options.email ?? `user${userCount}-${process.pid}@example.test`;
     const client = { ip: `198.51.100.${userCount % 250}`, userAgent: 'harness' };
-    const { user } = await services.accounts.signup({ email, password: PW }, client);
+    const { user, issued } = await services.accounts.signup({ email, password: PW }, client);
+    // Straight into the store: roles are read afresh on every validate, so the session stays.
     if (options.roles) await services.users.update(user.id, { roles: options.roles });
-    // Signed in after any role change (a gained role revokes sessions).
-    const { issued } = await services.accounts.login({ email, password: PW }, client);
     return { id: user.id, email: user.email, token: issued.token };
   };
 
@@ -127,4 +133,19 @@ export function setCookieValue(res: Response, name: string): string | null {
 /** The Set-Cookie line for `name`, or null. */
 export function setCookieLine(res: Response, name: string): string | null {
   return res.headers.getSetCookie().find((line) => line.startsWith(`${name}=`)) ?? null;
+}
+
+/** Asserts `res` is an RFC 9457 problem with this status and code; returns the problem. */
+export async function assertProblem(
+  res: Response,
+  status: number,
+  code: string,
+): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${text}`);
+  assert.equal(res.headers.get('content-type'), 'application/problem+json');
+  const problem = JSON.parse(text) as Record<string, unknown>;
+  assert.equal(problem.code, code);
+  assert.equal(problem.status, status);
+  return problem;
 }
