@@ -35,6 +35,7 @@ export function loginPage(view: LoginView): Html {
     body: html`<section class="card">
 <h1>Sign in</h1>
 ${noticeBox(notice)}${errorBox(errors)}
+${next && !notice && !errors ? html`<p class="muted">Sign in to continue.</p>` : ''}
 <form method="post" action="/login">
 ${next ? html`<input type="hidden" name="next" value="${next}">` : ''}
 <label for="email">Email</label>

@@ -23,19 +23,20 @@ body {
 a { color: var(--accent); }
 .site { background: var(--card); border-bottom: 1px solid var(--line); }
 .site-inner {
-  max-width: 60rem; margin: 0 auto; padding: .75rem 1.25rem;
+  max-width: 62.5rem; margin: 0 auto; padding: .75rem 1.25rem;
   display: flex; align-items: center; gap: 1.25rem; flex-wrap: wrap;
 }
 .brand { font-weight: 700; font-size: 1.125rem; color: var(--fg); text-decoration: none; margin-right: auto; }
 .site nav { display: flex; align-items: center; gap: 1rem; }
 .site nav a { text-decoration: none; font-weight: 500; }
 .site nav .who { color: var(--muted); font-size: .9375rem; }
-main { max-width: 60rem; margin: 0 auto; padding: 2.5rem 1.25rem 4rem; }
+main { max-width: 62.5rem; margin: 0 auto; padding: 2.5rem 1.25rem 4rem; }
 .card {
   background: var(--card); border: 1px solid var(--line); border-radius: 12px;
   padding: 2rem; margin: 0 auto 1.5rem; max-width: 26rem; box-shadow: 0 1px 3px rgba(31, 35, 40, .06);
 }
-.card.wide { max-width: 56rem; }
+.card.wide { max-width: none; }
+.card > :last-child { margin-bottom: 0; }
 h1 { font-size: 1.5rem; line-height: 1.25; margin: 0 0 1.25rem; }
 h2 { font-size: 1.125rem; margin: 0 0 1rem; }
 p { margin: 0 0 1rem; }
@@ -68,6 +69,7 @@ button.link { background: none; border: none; color: var(--accent); padding: 0; 
 .profile { display: grid; grid-template-columns: 7rem 1fr; gap: .5rem 1rem; margin: 0; }
 .profile dt { color: var(--muted); }
 .profile dd { margin: 0; overflow-wrap: anywhere; }
+.profile .badge { margin: 0 .375rem 0 0; }
 .table-wrap { overflow-x: auto; margin: 0 0 1rem; }
 table { width: 100%; border-collapse: collapse; font-size: .9375rem; }
 th, td { text-align: left; padding: .75rem .5rem; border-bottom: 1px solid var(--line); vertical-align: middle; }
@@ -78,10 +80,10 @@ td form { margin: 0; }
   display: inline-block; margin-left: .375rem; padding: .05rem .5rem; border-radius: 999px;
   font-size: .75rem; font-weight: 600; background: #e3eefa; color: var(--accent); white-space: nowrap;
 }
-.badge.locked { background: var(--err-bg); color: var(--err-fg); }
-.actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+.badge.locked { margin-left: 0; background: var(--err-bg); color: var(--err-fg); }
+.actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; justify-content: flex-end; }
 .roles-form { display: flex; gap: .5rem; align-items: center; }
-.roles-form input[type="text"] { width: 11rem; padding: .3rem .5rem; font-size: .875rem; }
+.roles-form input[type="text"] { width: 9rem; padding: .3rem .5rem; font-size: .875rem; }
 .pager { display: flex; justify-content: space-between; }
 form.narrow { max-width: 24rem; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .875em; }
