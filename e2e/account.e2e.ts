@@ -152,3 +152,19 @@ describe('devices', () => {
     await screenshot(a, 'signed-out');
   });
 });
+
+test('every flow works with JavaScript switched off', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  try {
+    const page = await context.newPage();
+    await signUp(page, app.base, { name: 'No Script', email: 'noscript@example.test' });
+    assert.equal(await page.locator('tbody tr').count(), 1);
+    await Promise.all([page.waitForURL('**/login?notice=signed_out'), page.click('nav button')]);
+    await page.goto(`${app.base}/account`);
+    assert.match(page.url(), /\/login\?next=%2Faccount$/);
+    await signIn(page, 'noscript@example.test');
+    assert.equal(new URL(page.url()).pathname, '/account');
+  } finally {
+    await context.close();
+  }
+});

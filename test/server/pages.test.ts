@@ -159,6 +159,13 @@ describe('open redirects after sign-in', () => {
     });
   }
 
+  test('a signed-in visit to /login?next=//evil.example goes to /account, not away', async () => {
+    const { client } = await newUser();
+    const res = await client.get('/login?next=%2F%2Fevil.example');
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('location'), '/account');
+  });
+
   test('a raw next=%2F%2Fevil in the sign-in URL is not carried into the form', async () => {
     const page = await (await new Client().get('/login?next=%2F%2Fevil')).text();
     assert.doesNotMatch(page, /name="next"/);
