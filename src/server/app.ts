@@ -7,6 +7,7 @@ import { createProxyTrust } from './http/proxy-trust.ts';
 import { requestContext } from './http/request-context.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { sessionResolver } from './http/session.ts';
+import { pageRoutes } from './pages/routes.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { authRoutes } from './routes/auth.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -40,6 +41,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.route('/', authRoutes(services));
   app.route('/', verifyRoutes(services, proxies));
   app.route('/', adminRoutes(services));
+  app.route('/', pageRoutes(services));
 
   refuseOtherMethods(app); // after every route: 405 for known paths, 404 for the rest
   app.onError(errorHandler(services));

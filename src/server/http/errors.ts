@@ -30,9 +30,17 @@ const HTTP_EXCEPTION_CODES: Readonly<Record<number, ErrorCode>> = {
   503: 'store_unavailable',
 };
 
+/** What a 5xx says: the cause (a store's message, a config detail) stays in the log. */
+const SERVER_SIDE_DETAIL: Partial<Record<ErrorCode, string>> = {
+  store_unavailable: 'The service is temporarily unavailable. Try again shortly.',
+};
+
 /** The problem response for `error` (Retry-After included when throttled). */
 export function problemResponse(c: Context, error: unknown): Response {
   const problem = toProblem(error);
+  if (problem.status >= 500) {
+    problem.detail = SERVER_SIDE_DETAIL[problem.code] ?? 'Something went wrong on our side.';
+  }
   const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
   if (problem.retryAfter !== undefined) headers['Retry-After'] = String(problem.retryAfter);
   return c.json(problem, problem.status as ContentfulStatusCode, headers);
