@@ -1,12 +1,18 @@
+import { resolve } from 'node:path';
+import { sessionCookieName } from '../core/cookie.ts';
+import { ConfigError } from '../core/errors.ts';
 import type { PolicyOptions } from '../core/policy.ts';
+import { deepFreeze, KNOWN_ENV, nonEmpty, Reader } from './config-reader.ts';
+
+export { SETTINGS } from './config-reader.ts';
 
 /** The resolved, validated server configuration (frozen). Secrets are never logged. */
 export interface ServerConfig {
   /** @default 3000 (COATCHECK_PORT, or PORT) */
   readonly port: number;
-  /** @default '0.0.0.0'... see loadConfig */
+  /** Interface to listen on. @default '127.0.0.1' (containers set 0.0.0.0; see README) */
   readonly host: string;
-  /** Where the SQLite file lives. @default './data' */
+  /** Where the SQLite file lives (absolute after loadConfig). @default './data' */
   readonly dataDir: string;
   /**
    * The origin users reach the server at (behind a proxy: the proxy's public https origin).
@@ -54,4 +60,141 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     ...overrides,
   };
   return Object.freeze(config);
+}
+
+/** Every problem found while loading the configuration, one message each (never a secret). */
+export class ServerConfigError extends ConfigError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    const n = problems.length;
+    super(
+      `Invalid configuration (${n} problem${n === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`,
+    );
+    this.problems = Object.freeze([...problems]);
+  }
+}
+
+/** Options of loadConfig. */
+export interface LoadConfigOptions {
+  /** @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** A JSON config file (the CLI's `--config`); @default env.COATCHECK_CONFIG */
+  configPath?: string;
+  /** Base of relative paths given in the environment. @default process.cwd() */
+  cwd?: string;
+  /** Told about ignorable oddities, such as an unknown COATCHECK_* variable (likely a typo). */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Reads every setting from COATCHECK_* variables over an optional JSON file (environment wins),
+ * validates all of them and returns a deeply frozen config, or throws ServerConfigError listing
+ * every problem at once. Refuses insecure cookie settings over https and in production.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const r = new Reader(env, cwd);
+  const configPath = options.configPath ?? nonEmpty(env.COATCHECK_CONFIG);
+  if (configPath !== undefined) {
+    r.loadFile(resolve(cwd, configPath), options.configPath ? '--config' : 'COATCHECK_CONFIG');
+  }
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('COATCHECK_') && !KNOWN_ENV.has(name)) {
+      options.warn?.(`Ignoring unknown setting ${name} (see the README's Configuration table)`);
+    }
+  }
+
+  const production = env.NODE_ENV === 'production';
+  const publicUrl = r.get('publicUrl', null);
+  const https = publicUrl?.protocol === 'https:';
+  const secure = r.get('cookieSecure', true);
+  const cookieBase = r.get('cookieName', 'coatcheck');
+  const sameSite = r.get('cookieSameSite', 'lax');
+  // Refuse insecure cookies where they would matter (issue #3): over https and in production.
+  if (!secure && (https || production) && r.ok('cookieSecure')) {
+    const why = https ? 'with an https public URL' : 'when NODE_ENV=production';
+    r.problem('cookieSecure', `must stay true ${why} (the session cookie must be Secure)`);
+  }
+  if (production && r.ok('publicUrl') && !https) {
+    r.problem(
+      'publicUrl',
+      publicUrl === null
+        ? 'is required when NODE_ENV=production: the https:// origin users reach the server at ' +
+            '(it gives the session cookie the __Host- prefix and is what origin checks compare)'
+        : `must be https when NODE_ENV=production, got ${JSON.stringify(publicUrl.origin)}`,
+    );
+  }
+
+  const adminEmail = r.get('adminEmail', null);
+  const adminPassword = r.get('adminPassword', null);
+  if ((adminEmail === null) !== (adminPassword === null) && r.ok('adminEmail', 'adminPassword')) {
+    const missing = adminEmail === null ? 'adminEmail' : 'adminPassword';
+    r.problem(
+      missing,
+      "must be set together with the first admin's other setting (email and password)",
+    );
+  }
+
+  const maxSessions = r.get('maxSessionsPerUser', null);
+  const session: PolicyOptions = {
+    idleTimeoutSeconds: r.get('idleTimeout', 7 * 86_400),
+    absoluteLifetimeSeconds: r.get('absoluteLifetime', 30 * 86_400),
+    roles: {
+      admin: {
+        idleTimeoutSeconds: r.get('adminIdleTimeout', 1800),
+        absoluteLifetimeSeconds: r.get('adminAbsoluteLifetime', 12 * 3600),
+      },
+    },
+    browserSessionLifetimeSeconds: r.get('browserSessionLifetime', 86_400),
+    freshWindowSeconds: r.get('freshWindow', 600),
+    renewalIntervalSeconds: r.get('renewalInterval', 60),
+    rotationGraceSeconds: r.get('rotationGrace', 30),
+    maxSessionsPerUser: maxSessions,
+  };
+
+  const config: ServerConfig = {
+    port: r.get('port', 3000),
+    host: r.get('host', '127.0.0.1'),
+    dataDir: r.path('dataDir', './data'),
+    publicUrl,
+    trustedOrigins: r.get('trustedOrigins', []),
+    trustedProxies: r.get('trustedProxies', []),
+    session,
+    cookie: { name: sessionCookieName({ secure: https, base: cookieBase }), sameSite, secure },
+    bearerTransport: r.get('bearerTransport', false),
+    bodyLimitBytes: r.get('bodyLimit', 16_384),
+    logLevel: r.get('logLevel', 'info'),
+    bootstrapAdmin:
+      adminEmail !== null && adminPassword !== null
+        ? { email: adminEmail, password: adminPassword }
+        : null,
+    production,
+  };
+  const problems = r.problems();
+  if (problems.length > 0) throw new ServerConfigError(problems);
+  return deepFreeze(config);
+}
+
+/**
+ * The configuration as a plain object for the start-up log line: an allowlist of fields, so the
+ * admin password (and any secret added later) never reaches a log.
+ */
+export function describeConfig(config: ServerConfig): Record<string, unknown> {
+  return {
+    host: config.host,
+    port: config.port,
+    dataDir: config.dataDir,
+    publicUrl: config.publicUrl?.origin ?? null,
+    trustedOrigins: [...config.trustedOrigins],
+    trustedProxies: [...config.trustedProxies],
+    session: config.session,
+    // Not `cookie`: the logger redacts every `*.cookie` path.
+    sessionCookie: { ...config.cookie },
+    bearerTransport: config.bearerTransport,
+    bodyLimitBytes: config.bodyLimitBytes,
+    logLevel: config.logLevel,
+    production: config.production,
+    bootstrapAdmin: config.bootstrapAdmin === null ? null : { email: config.bootstrapAdmin.email },
+  };
 }

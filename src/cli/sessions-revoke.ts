@@ -1,0 +1,58 @@
+import {
+  auditCli,
+  COMMON_HELP,
+  type Command,
+  CommandFailure,
+  emailArg,
+  findUser,
+  plural,
+  UsageError,
+  withServices,
+} from './command.ts';
+
+/** `coatcheck sessions revoke`: ends one session of a user, or all of them. */
+export const sessionsRevokeCommand: Command = {
+  name: 'sessions revoke',
+  summary: "end one of a user's sessions, or all of them",
+  positionals: [1, 2],
+  options: { all: { type: 'boolean' } },
+  help: `Usage: coatcheck sessions revoke <email> <session-id>
+       coatcheck sessions revoke <email> --all
+
+Ends the session with that id (see coatcheck sessions list), or with --all every session of the
+user. A running server refuses the revoked sessions from its next request on.
+
+Options:
+  --all    end every session of the user
+
+Examples:
+  coatcheck sessions revoke ada@example.com 3q2-7wKxL0vZ6m1QeR8s9A
+  coatcheck sessions revoke ada@example.com --all
+${COMMON_HELP}`,
+  async run(args, io) {
+    const email = emailArg(args.positionals[0]);
+    const sessionId = args.positionals[1];
+    const all = args.values.all === true;
+    if (all === (sessionId !== undefined)) {
+      throw new UsageError('give either a session id or --all');
+    }
+    const revoked = await withServices(args, io, async (services) => {
+      const user = await findUser(services, email);
+      if (all) {
+        const count = await services.engine.revokeAll(user.id);
+        await auditCli(services, 'session.revoked_all', user.id, { count });
+        return count;
+      }
+      // Only a session of this user: an id alone must not reach someone else's session.
+      const live = await services.engine.list(user.id);
+      if (!live.some((s) => s.id === sessionId)) {
+        throw new CommandFailure(`${email} has no live session ${JSON.stringify(sessionId)}`);
+      }
+      await services.engine.revoke(sessionId as string);
+      await auditCli(services, 'session.revoked', user.id, {}, sessionId as string);
+      return 1;
+    });
+    io.out(`${email}: ended ${plural(revoked, 'session')}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,223 @@
+import { isIP } from 'node:net';
+import { normaliseEmail } from '../accounts/input.ts';
+import { checkPasswordPolicy } from '../accounts/password-policy.ts';
+import { sessionCookieName } from '../core/cookie.ts';
+import { ConfigError, InvalidInputError, WeakPasswordError } from '../core/errors.ts';
+import { createOriginCheck } from '../core/origin.ts';
+import { createProxyTrust } from './http/proxy-trust.ts';
+
+/**
+ * Parsers of single configuration values (internal to config.ts). Each takes a raw value, a
+ * string from the environment or any JSON value from a config file, and returns its typed form
+ * or throws BadValue with one reason per problem. Reasons quote the value they refuse, except
+ * for secrets, whose parsers never echo their input.
+ */
+
+/** A refused value: one human reason per problem (a list may hold several bad entries). */
+export class BadValue extends Error {
+  readonly reasons: readonly string[];
+  constructor(reasons: string | readonly string[]) {
+    const list = typeof reasons === 'string' ? [reasons] : reasons;
+    super(list.join('; '));
+    this.reasons = list;
+  }
+}
+
+/** The value as shown in a message: JSON, cut to 80 characters. Never call it on a secret. */
+export function shown(raw: unknown): string {
+  const text = JSON.stringify(raw) ?? String(raw);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** A TCP port, 0 (any free port) to 65535. */
+export function parsePort(raw: unknown): number {
+  const n = typeof raw === 'string' && /^\d{1,5}$/.test(raw.trim()) ? Number(raw) : raw;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65_535) return n;
+  throw new BadValue(`must be a port number from 0 to 65535, got ${shown(raw)}`);
+}
+
+/** An interface address or host name to listen on. */
+export function parseHost(raw: unknown): string {
+  const host = typeof raw === 'string' ? raw.trim() : '';
+  if (isIP(host) !== 0 || /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/i.test(host)) return host;
+  throw new BadValue(
+    `must be an IP address or host name (e.g. 127.0.0.1, 0.0.0.0), got ${shown(raw)}`,
+  );
+}
+
+/** A non-empty path. */
+export function parsePath(raw: unknown): string {
+  if (typeof raw === 'string' && raw.trim() !== '' && !raw.includes('\0')) return raw.trim();
+  throw new BadValue(`must be a directory path, got ${shown(raw)}`);
+}
+
+/** An absolute http(s) URL naming an origin only; returned as the canonical origin URL. */
+export function parsePublicUrl(raw: unknown): URL {
+  const url = typeof raw === 'string' ? URL.parse(raw.trim()) : null;
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new BadValue(`must be an absolute http:// or https:// URL, got ${shown(raw)}`);
+  }
+  if (url.href !== `${url.origin}/`) {
+    throw new BadValue(
+      `must be an origin only (scheme://host[:port], no path, query or user info), got ` +
+        `${shown(raw)}; did you mean ${shown(url.origin)}?`,
+    );
+  }
+  return new URL(url.origin);
+}
+
+/** A list: a comma-separated string or a JSON array of strings; blanks dropped. */
+export function parseList(raw: unknown): string[] {
+  if (typeof raw === 'string') {
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  }
+  if (Array.isArray(raw) && raw.every((s) => typeof s === 'string')) {
+    return raw.map((s) => s.trim()).filter((s) => s !== '');
+  }
+  throw new BadValue(`must be a comma-separated list or an array of strings, got ${shown(raw)}`);
+}
+
+/** Exact origins, each validated by core/origin.ts (the check that will use them). */
+export function parseOrigins(raw: unknown): string[] {
+  const origins = parseList(raw);
+  const reasons: string[] = [];
+  for (const origin of origins) {
+    try {
+      createOriginCheck({ trustedOrigins: [origin] });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      reasons.push(error.message);
+    }
+  }
+  if (reasons.length > 0) throw new BadValue(reasons);
+  return origins;
+}
+
+/** IP addresses and CIDR ranges (`10.0.0.0/8`, `::1`), each validated by http/proxy-trust.ts. */
+export function parseProxies(raw: unknown): string[] {
+  const entries = parseList(raw);
+  const reasons: string[] = [];
+  for (const entry of entries) {
+    try {
+      createProxyTrust([entry]);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      reasons.push(error.message);
+    }
+  }
+  if (reasons.length > 0) throw new BadValue(reasons);
+  return entries;
+}
+
+const UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+/** Browsers cap cookie lifetimes at 400 days (rfc6265bis §5.6); no session needs longer. */
+const MAX_DURATION_SECONDS = 400 * 86_400;
+
+/** A positive duration in whole seconds: `90`, `90s`, `30m`, `12h`, `7d` (≤ 400 days). */
+export function parseDuration(raw: unknown): number {
+  let seconds = Number.NaN;
+  if (typeof raw === 'number') seconds = raw;
+  else if (typeof raw === 'string') {
+    const m = /^(\d{1,9})\s*([smhd]?)$/i.exec(raw.trim());
+    if (m) seconds = Number(m[1]) * (UNIT_SECONDS[(m[2] || 's').toLowerCase()] ?? Number.NaN);
+  }
+  if (Number.isInteger(seconds) && seconds > 0 && seconds <= MAX_DURATION_SECONDS) return seconds;
+  throw new BadValue(
+    `must be a positive duration up to 400d: seconds or a number with s, m, h or d ` +
+      `(e.g. 30m, 12h, 7d), got ${shown(raw)}`,
+  );
+}
+
+/** A positive integer (e.g. a count). */
+export function parsePositiveInt(raw: unknown): number {
+  const n = typeof raw === 'string' && /^\d{1,9}$/.test(raw.trim()) ? Number(raw) : raw;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 1) return n;
+  throw new BadValue(`must be a positive whole number, got ${shown(raw)}`);
+}
+
+/** `true/false`, `1/0`, `yes/no`, `on/off` (any case), or a JSON boolean. */
+export function parseBoolean(raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+  if (['true', '1', 'yes', 'on'].includes(text)) return true;
+  if (['false', '0', 'no', 'off'].includes(text)) return false;
+  throw new BadValue(`must be true or false, got ${shown(raw)}`);
+}
+
+/** `lax` or `strict`. `none` is refused: the cookie would ride along on cross-site requests. */
+export function parseSameSite(raw: unknown): 'lax' | 'strict' {
+  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+  if (text === 'lax' || text === 'strict') return text;
+  if (text === 'none') {
+    throw new BadValue(
+      'SameSite=None is refused: browsers would send the session cookie on cross-site ' +
+        'requests (CSRF); use lax (the default) or strict',
+    );
+  }
+  throw new BadValue(`must be lax or strict, got ${shown(raw)}`);
+}
+
+/** A cookie base name: an RFC 9110 token without a `__Host-`/`__Secure-` prefix. */
+export function parseCookieBase(raw: unknown): string {
+  try {
+    if (typeof raw !== 'string') throw new ConfigError(`Cookie name ${shown(raw)} is not a token`);
+    sessionCookieName({ secure: false, base: raw.trim() });
+    return raw.trim();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new BadValue(
+      `${error.message} (letters, digits and !#$%&'*+-.^_\`|~; the __Host- prefix is added ` +
+        `automatically over https)`,
+    );
+  }
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = {
+  b: 1,
+  kb: 1024,
+  kib: 1024,
+  mb: 1 << 20,
+  mib: 1 << 20,
+};
+
+/** A body size from 1 KiB to 16 MiB: bytes, or with kb/mb (1024-based), e.g. `16kb`. */
+export function parseByteSize(raw: unknown): number {
+  let bytes = Number.NaN;
+  if (typeof raw === 'number') bytes = raw;
+  else if (typeof raw === 'string') {
+    const m = /^(\d{1,9})\s*([a-z]*)$/i.exec(raw.trim());
+    if (m) bytes = Number(m[1]) * (BYTE_UNITS[(m[2] || 'b').toLowerCase()] ?? Number.NaN);
+  }
+  if (Number.isInteger(bytes) && bytes >= 1024 && bytes <= 16 << 20) return bytes;
+  throw new BadValue(`must be a size from 1kb to 16mb (bytes, or with kb/mb), got ${shown(raw)}`);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** A pino level name. */
+export function parseLogLevel(raw: unknown): string {
+  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+  if (LOG_LEVELS.includes(text)) return text;
+  throw new BadValue(`must be one of ${LOG_LEVELS.join(', ')}, got ${shown(raw)}`);
+}
+
+/** An email address in the form accounts store it (normalised). */
+export function parseEmail(raw: unknown): string {
+  const email = normaliseEmail(raw);
+  if (email !== null) return email;
+  throw new BadValue(`must be an email address, got ${shown(raw)}`);
+}
+
+/** A password that passes the password policy. Secret: the reason never quotes the value. */
+export function parsePassword(raw: unknown): string {
+  try {
+    return checkPasswordPolicy(raw);
+  } catch (error) {
+    if (error instanceof WeakPasswordError) throw new BadValue(error.message);
+    if (error instanceof InvalidInputError) throw new BadValue('must be a string');
+    throw error;
+  }
+}
