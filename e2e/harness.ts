@@ -9,7 +9,6 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { createApp } from '../src/server/app.ts';
 import { testConfig } from '../src/server/config.ts';
 import { createLogger } from '../src/server/logger.ts';
-import { pageRoutes } from '../src/server/pages/routes.ts';
 import { createServices, type Services } from '../src/server/services.ts';
 
 /**
@@ -65,8 +64,6 @@ export async function startApp(): Promise<App> {
   const clock = { now: Date.now() };
   const services = createServices(testConfig({ dataDir }), { logger, now: () => clock.now });
   const app = createApp(services);
-  // createApp mounts the pages; until that lands, mount them after its middleware here.
-  if (!app.routes.some((r) => r.path === '/account')) app.route('/', pageRoutes(services));
   const server = await listen((cb) =>
     serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, cb),
   );

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { createApp } from '../../src/server/app.ts';
 import { testConfig } from '../../src/server/config.ts';
-import { pageRoutes } from '../../src/server/pages/routes.ts';
 import { createServices, type Services } from '../../src/server/services.ts';
 
 /**
@@ -28,21 +27,12 @@ export function usePagesApp(): void {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'coatcheck-pages-'));
     const services = createServices(testConfig({ dataDir: dir }), { now: () => clock.now });
-    current = { services, app: withPages(createApp(services), services) };
+    current = { services, app: createApp(services) };
   });
   after(async () => {
     await current?.services.close();
     rmSync(dir, { recursive: true, force: true });
   });
-}
-
-/**
- * The app with the pages. createApp mounts pageRoutes itself; until that lands, mount them here
- * (after the app's middleware, which is what matters: origin check, session resolution, headers).
- */
-export function withPages<T extends ReturnType<typeof createApp>>(app: T, services: Services): T {
-  if (!app.routes.some((r) => r.path === '/account')) app.route('/', pageRoutes(services));
-  return app;
 }
 
 /** The running services (after `usePagesApp`'s before hook). */

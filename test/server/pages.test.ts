@@ -35,6 +35,12 @@ describe('pages render', () => {
     }
   });
 
+  test('sign-out is POST only: GET /logout changes nothing (405)', async () => {
+    const { client, user } = await newUser();
+    assert.equal((await client.get('/logout')).status, 405);
+    assert.equal(await sessionCount(user.id), 1);
+  });
+
   test('GET / sends the signed-out to /login and the signed-in to /account', async () => {
     assert.equal((await new Client().get('/')).headers.get('location'), '/login');
     const { client } = await newUser();
