@@ -87,6 +87,18 @@ describe('sign-up and sign-in', () => {
     assert.equal('passwordHash' in (body.user as object), false);
   });
 
+  test('the cookie is a browser-session cookie unless "remember" asks for Max-Age ≤ the lifetime', async () => {
+    const plain = await login('ann@example.test');
+    assert.doesNotMatch(setCookieLine(plain.res, NAME) ?? '', /Max-Age|Expires/);
+    const res = await h.request('/auth/login', {
+      json: { email: 'ann@example.test', password: PW, remember: true },
+    });
+    assert.equal(res.status, 200);
+    const maxAge = Number(/Max-Age=(\d+)/.exec(setCookieLine(res, NAME) ?? '')?.[1]);
+    assert.ok(maxAge > 0 && maxAge <= 30 * 86_400, `Max-Age ${maxAge}`);
+    await json(res);
+  });
+
   test('an unknown email and a wrong password get the same 401 invalid_credentials', async () => {
     const unknown = await h.request('/auth/login', {
       json: { email: 'nobody@example.test', password: PW },

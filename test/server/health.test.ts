@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { assertProblem, type Harness, PW, startServer } from './harness.ts';
+
+// Liveness, readiness and Prometheus metrics; and login throttling as an operator sees it.
+
+let h: Harness;
+before(async () => {
+  h = await startServer();
+});
+after(() => h.close());
+
+describe('health', () => {
+  test('GET /healthz and /readyz answer 200 while the store is up', async () => {
+    assert.deepEqual(await (await h.request('/healthz')).json(), { status: 'ok' });
+    assert.deepEqual(await (await h.request('/readyz')).json(), { status: 'ready' });
+  });
+
+  test('POST /healthz is 405, not a hidden state change', async () => {
+    await assertProblem(await h.request('/healthz', { method: 'POST' }), 405, 'method_not_allowed');
+  });
+});
+
+describe('metrics', () => {
+  test('GET /metrics is Prometheus text with logins, validations, revocations and latency', async () => {
+    const u = await h.createUser();
+    await h.request('/auth/login', { json: { email: u.email, password: PW } });
+    await h.request('/auth/login', { json: { email: u.email, password: 'wrong wrong wrong' } });
+    await h.request('/auth/session', { cookie: u.token });
+    await h.request('/auth/session', { cookie: 'garbage' });
+    await h.request('/auth/logout', { method: 'POST', cookie: u.token });
+    const res = await h.request('/metrics');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await res.text();
+    assert.match(text, /coatcheck_logins_total\{outcome="ok"\} 1/);
+    assert.match(text, /coatcheck_logins_total\{outcome="invalid_credentials"\} 1/);
+    assert.match(text, /coatcheck_session_validations_total\{outcome="ok"\} \d+/);
+    assert.match(text, /coatcheck_session_validations_total\{outcome="malformed"\} 1/);
+    assert.match(text, /coatcheck_session_revocations_total\{kind="logout"\} 1/);
+    assert.match(
+      text,
+      /coatcheck_http_request_duration_seconds_count\{method="POST",route="\/auth\/login",status="200"\} 1/,
+    );
+  });
+});
+
+describe('login throttling', () => {
+  test('repeated wrong passwords for one account end in 429 with Retry-After, then no hashing', async () => {
+    const u = await h.createUser();
+    let throttled: Response | null = null;
+    for (let i = 0; i < 12 && throttled === null; i++) {
+      const res = await h.request('/auth/login', {
+        json: { email: u.email, password: `wrong guess ${i}` },
+      });
+      if (res.status === 429) throttled = res;
+      else await assertProblem(res, 401, 'invalid_credentials');
+    }
+    assert.ok(throttled, 'the account was throttled');
+    const retryAfter = Number(throttled.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1);
+    const problem = await assertProblem(throttled, 429, 'too_many_requests');
+    assert.equal(problem.retryAfter, retryAfter);
+    // Even the right password waits: the throttle is checked before the password.
+    const right = await h.request('/auth/login', { json: { email: u.email, password: PW } });
+    await assertProblem(right, 429, 'too_many_requests');
+    // After the delay, the right password works again (the lock-out is bounded).
+    h.clock.now += (retryAfter + 1) * 1000;
+    const later = await h.request('/auth/login', { json: { email: u.email, password: PW } });
+    assert.equal(later.status, 200);
+    const metrics = await (await h.request('/metrics')).text();
+    assert.match(metrics, /coatcheck_logins_total\{outcome="throttled"\} [1-9]/);
+  });
+});
