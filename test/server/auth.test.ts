@@ -62,6 +62,18 @@ describe('sign-up and sign-in', () => {
     assert.equal(((await json(session)).user as { email: string }).email, 'ann@example.test');
   });
 
+  test('sign-up while signed in ends the session the new cookie replaces', async () => {
+    const before = await h.createUser();
+    const res = await h.request('/auth/signup', {
+      json: { email: 'second-account@example.test', password: PW },
+      cookie: before.token,
+    });
+    assert.equal(res.status, 201);
+    await json(res);
+    const old = await h.request('/auth/session', { cookie: before.token });
+    await assertProblem(old, 401, 'unauthenticated');
+  });
+
   test('sign-up with a taken email (any letter case) is 409 email_taken, no cookie', async () => {
     const res = await h.request('/auth/signup', {
       json: { email: 'ANN@example.test', password: PW },
