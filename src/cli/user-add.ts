@@ -53,6 +53,12 @@ ${COMMON_HELP}`,
 
 async function readPassword(fromStdin: boolean, io: CliIo): Promise<string> {
   if (fromStdin) {
+    // A terminal would show the password as it is typed: --password-stdin is for pipes.
+    if (io.stdin.isTTY === true) {
+      throw new UsageError(
+        `--password-stdin reads a pipe, not a terminal: printf '%s' "$PASSWORD" | coatcheck user add …`,
+      );
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of io.stdin) chunks.push(Buffer.from(chunk));
     return Buffer.concat(chunks)
