@@ -1,0 +1,182 @@
+import { createClient, createCluster, createSentinel } from 'redis';
+import { ConfigError, StoreUnavailableError } from '../core/errors.ts';
+import type { ScriptRunner } from './redis-scripts.ts';
+
+/**
+ * Connection URLs of the Redis session store and the node-redis connection each one builds:
+ * - `redis://` / `rediss://[user:pass@]host:port[/db]`: one server (createClient);
+ * - `redis+sentinel://` / `rediss+sentinel://[user:pass@]host:port,host:port/<master name>`:
+ *   the master that the Sentinels name (createSentinel; credentials are the data nodes');
+ * - `redis+cluster://` / `rediss+cluster://[user:pass@]host:port,host:port`: a Cluster discovered
+ *   from these root nodes (createCluster).
+ */
+
+/** A parsed store URL. */
+export type RedisTarget =
+  | { readonly kind: 'standalone'; readonly url: string }
+  | {
+      readonly kind: 'sentinel' | 'cluster';
+      readonly tls: boolean;
+      readonly hosts: readonly { readonly host: string; readonly port: number }[];
+      readonly username?: string;
+      readonly password?: string;
+      /** Sentinel only: the monitored master's name. */
+      readonly name: string;
+    };
+
+/** Connection behaviour shared by every topology. */
+export interface RedisConnectOptions {
+  /** A command without an answer this long rejects (the store then fails closed). */
+  readonly commandTimeoutMs: number;
+  /** A connection attempt without an answer this long fails. */
+  readonly connectTimeoutMs: number;
+  /** False until the first connection succeeded: only then is a lost connection retried. */
+  readonly retry: () => boolean;
+}
+
+const MULTI = /^(rediss?)\+(sentinel|cluster):\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?$/;
+
+/** Parses a store URL; a ConfigError says what is wrong (never echoing a password). */
+export function parseRedisUrl(url: string): RedisTarget {
+  if (/^rediss?:\/\//.test(url)) return { kind: 'standalone', url };
+  const match = MULTI.exec(url);
+  if (match === null) {
+    throw new ConfigError(
+      'The Redis URL must start with redis://, rediss://, redis+sentinel:// or redis+cluster://.',
+    );
+  }
+  const [, scheme, kind, auth, hostList = '', path = ''] = match;
+  const hosts = hostList.split(',').map((entry) => {
+    const hostPort = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(entry.trim());
+    if (hostPort === null) throw new ConfigError(`Bad host "${entry}" in the Redis URL.`);
+    const host = (hostPort[1] ?? '').replace(/^\[|\]$/g, '');
+    return { host, port: Number(hostPort[2] ?? (kind === 'sentinel' ? 26379 : 6379)) };
+  });
+  const name = decodeURIComponent(path);
+  if (kind === 'sentinel' && name === '') {
+    throw new ConfigError('A redis+sentinel:// URL must end with /<master name>.');
+  }
+  const colon = (auth ?? '').indexOf(':');
+  const user = colon < 0 ? (auth ?? '') : (auth ?? '').slice(0, colon);
+  const pass = colon < 0 ? undefined : (auth ?? '').slice(colon + 1);
+  return {
+    kind: kind as 'sentinel' | 'cluster',
+    tls: scheme === 'rediss',
+    hosts,
+    name,
+    ...(user !== '' && { username: decodeURIComponent(user) }),
+    ...(pass !== undefined && { password: decodeURIComponent(pass) }),
+  };
+}
+
+/** A node-redis client, Cluster or Sentinel connection for `target`, not yet connected. */
+export function createRedisConnection(target: RedisTarget, options: RedisConnectOptions) {
+  // Fail fast while disconnected (no offline queue, a per-command timeout) and, once connected,
+  // reconnect for ever with capped backoff: recovery needs no new store.
+  const socket = {
+    connectTimeout: options.connectTimeoutMs,
+    reconnectStrategy: (retries: number, cause: Error) =>
+      options.retry() ? Math.min(50 * 2 ** retries, 1000) + Math.floor(Math.random() * 100) : cause,
+  };
+  const common = {
+    disableOfflineQueue: true,
+    commandOptions: { timeout: options.commandTimeoutMs },
+  };
+  if (target.kind === 'standalone') {
+    return createClient({ url: target.url, socket, ...common });
+  }
+  const auth = {
+    ...(target.username !== undefined && { username: target.username }),
+    ...(target.password !== undefined && { password: target.password }),
+  };
+  const tlsSocket = target.tls ? { ...socket, tls: true as const } : socket;
+  if (target.kind === 'cluster') {
+    return createCluster({
+      rootNodes: target.hosts.map((h) => ({ socket: { host: h.host, port: h.port } })),
+      defaults: { socket: tlsSocket, ...auth, ...common },
+    });
+  }
+  return createSentinel({
+    name: target.name,
+    sentinelRootNodes: target.hosts.map((h) => ({ host: h.host, port: h.port })),
+    nodeClientOptions: { socket: tlsSocket, ...auth, ...common },
+    sentinelClientOptions: { socket: tlsSocket, ...common },
+    passthroughClientErrorEvents: true,
+  });
+}
+
+/** The node-redis calls the store makes: a client, a Cluster and a Sentinel connection all have them. */
+export interface RedisConnection extends ScriptRunner {
+  get(key: string): Promise<string | null>;
+  publish(channel: string, message: string): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): unknown;
+  on(event: string, listener: (error: unknown) => void): unknown;
+}
+
+/** A change between reachable and unreachable. */
+export type RedisStatusListener = (status: { up: boolean; error?: unknown }) => void;
+
+/**
+ * Runs calls on a connection: failures become StoreUnavailableError (cause kept), and `onStatus`
+ * hears of each change between reachable and unreachable once (not once per failed call).
+ */
+export class ConnectionGuard {
+  readonly #connection: RedisConnection;
+  readonly #onStatus: RedisStatusListener | undefined;
+  #up = true;
+  #closed = false;
+
+  /** Listens to the connection's error events: without a listener, one would crash the process. */
+  constructor(connection: RedisConnection, onStatus?: RedisStatusListener) {
+    this.#connection = connection;
+    this.#onStatus = onStatus;
+    for (const event of ['error', 'node-error', 'client-error']) {
+      connection.on(event, (error) => this.#down(error));
+    }
+  }
+
+  /** The body's result, or a StoreUnavailableError naming `operation`. */
+  async run<T>(operation: string, body: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreUnavailableError('The session store is closed.');
+    let result: T;
+    try {
+      result = await body();
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      this.#down(error);
+      throw new StoreUnavailableError(`Redis ${operation} failed: ${message(error)}`, {
+        cause: error,
+      });
+    }
+    if (!this.#up) {
+      this.#up = true;
+      this.#onStatus?.({ up: true });
+    }
+    return result;
+  }
+
+  /** Closes the connection (waiting for calls in flight); later runs reject. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#connection.close();
+    } catch {
+      try {
+        await this.#connection.destroy(); // never connected, or already gone
+      } catch {}
+    }
+  }
+
+  #down(error: unknown): void {
+    if (!this.#up || this.#closed) return;
+    this.#up = false;
+    this.#onStatus?.({ up: false, error });
+  }
+}
+
+/** An error's message, for wrapping it. */
+export function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

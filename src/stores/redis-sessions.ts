@@ -1,0 +1,250 @@
+/**
+ * Sessions in Redis ≥ 7 (or Valkey): standalone, Sentinel or Cluster, through node-redis.
+ *
+ * Design. `get(id)` knows only the session id, so a session must live under a key derived from the
+ * id alone: `cc:s:<id>`, a JSON string with PXAT expiresAt (see ./redis-layout.ts). A user's sessions are
+ * found through `cc:{u:<userId>}:i`, a ZSET of ids on the user's hash-tag slot. The two keys are on
+ * different slots and no hash tag can fix that (the id does not reveal its user), so in Cluster no
+ * write spanning both can be atomic. Instead every Lua script touches ONE key (atomic on its node)
+ * and the writes are ordered so that these invariants hold at every instant, crashes included:
+ * 1. A session key is written before its index entry and deleted before it, so a finished create
+ *    (or rotate) is always visible to deleteByUser; a half-done one was never handed to a client.
+ * 2. An index score is ≥ its session key's expiry (raised BEFORE a touch or rotate extends the key),
+ *    so pruning `score < server TIME` only ever drops entries whose keys are already gone, and the
+ *    index key (PEXPIREAT its top score) never expires before a member. Pruning runs on every
+ *    create, rotate, touch, list and revoke, and listByUser drops entries whose hash is missing:
+ *    no entry points nowhere for longer than that session's own lifetime.
+ * 3. rotate writes `next` (key, then index entry) BEFORE it tombstones `previous` with a one-key
+ *    compare-and-set (exactly one concurrent rotation wins; losers delete their `next`). A revoke
+ *    racing it either deletes `previous` first (the tombstoning fails) or finds the tombstone and
+ *    follows its `replacedBy` to `next`: a revoked session never lives on through a rotation.
+ * Rejected: a per-user generation counter checked on read (O(1) revoke-all) would make `get` read a
+ * second key on the user's slot, found only after the first read: two sequential round trips on
+ * the hot path, to speed up a rare call whose size the session cap bounds anyway.
+ * Costs: get 1 round trip (one GET); create 2; touch 3 (read owner, raise index, renew); rotate 4;
+ * delete 2; deleteByUser 3 + one per rotation chain link; listByUser 2 (the GETs are pipelined).
+ */
+import { StoreUnavailableError } from '../core/errors.ts';
+import type { SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
+import {
+  ConnectionGuard,
+  type RedisConnection,
+  type RedisStatusListener,
+} from './redis-connect.ts';
+import * as L from './redis-layout.ts';
+import * as S from './redis-scripts.ts';
+
+/** Options of the Redis session store. */
+export interface RedisSessionStoreOptions {
+  /** Prefix of every key and of the invalidation channel. @default 'cc:' */
+  keyPrefix?: string;
+  /** Clock deciding expiry on read; pass the engine's clock in tests. @default Date.now */
+  now?: () => number;
+  /** PUBLISH `{"sessionIds":[...]}` on `<prefix>inv` after delete, deleteByUser, rotate. @default true */
+  publishInvalidations?: boolean;
+  /** Called on each change between reachable and unreachable (once per outage, not per call). */
+  onStatus?: RedisStatusListener;
+}
+
+/**
+ * A SessionStore on Redis (design above). Every method is atomic in effect under concurrency and
+ * crashes, every failure rejects with StoreUnavailableError (cause kept), and the connection
+ * recovers by itself: no call queues while Redis is unreachable, none crashes the process.
+ */
+export class RedisSessionStore implements SessionStore {
+  readonly #redis: RedisConnection;
+  readonly #prefix: string;
+  readonly #now: () => number;
+  readonly #channel: string | null;
+  readonly #guard: ConnectionGuard;
+
+  /** Uses a node-redis client, Cluster or Sentinel connection; `close()` closes it. */
+  constructor(connection: RedisConnection, options: RedisSessionStoreOptions = {}) {
+    this.#redis = connection;
+    this.#prefix = options.keyPrefix ?? 'cc:';
+    this.#now = options.now ?? Date.now;
+    this.#channel =
+      options.publishInvalidations === false ? null : L.invalidationChannel(this.#prefix);
+    this.#guard = new ConnectionGuard(connection, options.onStatus);
+  }
+
+  /** Inserts the record; a duplicate id rejects (ids are 128 random bits). */
+  create(record: SessionRecord): Promise<void> {
+    return this.#run('create', () => this.#insert(record));
+  }
+
+  /** Hot path: one GET. Null when absent or past `expiresAt` (by this store's clock). */
+  get(id: string): Promise<SessionRecord | null> {
+    return this.#run('get', async () => {
+      const record = await this.#read(id);
+      return record !== null && record.expiresAt > this.#now() ? record : null;
+    });
+  }
+
+  /** Renews a live session; no-op for unknown, expired or rotated-out ids. */
+  touch(id: string, touch: SessionTouch): Promise<void> {
+    return this.#run('touch', async () => {
+      const current = await this.#read(id);
+      if (current === null || !this.#isLive(current)) return;
+      // The index score goes up before the key's expiry does (invariant 2).
+      await this.#index(current.userId, { raise: { id, until: touch.expiresAt } });
+      await S.touchSession(this.#redis, this.#key(id), this.#now(), touch);
+    });
+  }
+
+  /**
+   * Exactly one of concurrent rotations of a session wins; false (nothing written) when
+   * `previousId` is absent, expired, a tombstone, or of another user than `next`.
+   */
+  rotate(args: {
+    previousId: string;
+    next: SessionRecord;
+    graceUntil: number;
+    tombstoneExpiresAt: number;
+  }): Promise<boolean> {
+    const { previousId, next, graceUntil, tombstoneExpiresAt } = args;
+    return this.#run('rotate', async () => {
+      const previous = await this.#read(previousId);
+      if (previous === null || previous.userId !== next.userId || !this.#isLive(previous)) {
+        return false;
+      }
+      // `next` is stored and indexed before `previous` points at it (invariant 3).
+      await this.#insert(next, { id: previousId, until: tombstoneExpiresAt });
+      const won = await S.tombstoneSession(this.#redis, this.#key(previousId), this.#now(), {
+        userId: next.userId,
+        nextId: next.id,
+        graceUntil,
+        tombstoneExpiresAt,
+      });
+      if (!won) {
+        await S.deleteSession(this.#redis, this.#key(next.id), this.#now());
+        await this.#index(next.userId, { remove: [next.id] });
+        return false;
+      }
+      await this.#publish([previousId]);
+      return true;
+    });
+  }
+
+  /** True when a record (live or tombstone) not past `expiresAt` was deleted. */
+  delete(id: string): Promise<boolean> {
+    return this.#run('delete', async () => {
+      const deleted = await S.deleteSession(this.#redis, this.#key(id), this.#now());
+      if (deleted === null) return false;
+      await this.#index(deleted.userId, { remove: [id] });
+      await this.#publish([id]);
+      return deleted.unexpired;
+    });
+  }
+
+  /**
+   * Deletes all of the user's records (tombstones too) but `exceptId`, following each tombstone to
+   * its replacement (invariant 3); returns how many live sessions were deleted.
+   */
+  deleteByUser(args: { userId: string; exceptId?: string }): Promise<number> {
+    const { userId, exceptId } = args;
+    return this.#run('deleteByUser', async () => {
+      const members = await S.indexMembers(this.#redis, this.#userKey(userId));
+      const seen = new Set<string>();
+      const deleted: string[] = [];
+      let live = 0;
+      let batch = members.filter((id) => id !== exceptId);
+      while (batch.length > 0) {
+        for (const id of batch) seen.add(id);
+        const now = this.#now();
+        const results = await Promise.all(
+          batch.map((id) => S.deleteSession(this.#redis, this.#key(id), now, userId)),
+        );
+        const successors: string[] = [];
+        results.forEach((result, i) => {
+          if (result === null) return;
+          deleted.push(batch[i] as string);
+          if (result.live) live++;
+          const next = result.replacedBy;
+          if (next !== null && next !== exceptId && !seen.has(next)) successors.push(next);
+        });
+        batch = successors;
+      }
+      if (seen.size > 0) await this.#index(userId, { remove: seen });
+      await this.#publish(deleted);
+      return live;
+    });
+  }
+
+  /** Live sessions only, by `lastSeenAt` desc, then `createdAt` desc, then id. */
+  listByUser(userId: string): Promise<SessionRecord[]> {
+    return this.#run('listByUser', async () => {
+      const ids = await S.indexMembers(this.#redis, this.#userKey(userId));
+      const records = await Promise.all(ids.map((id) => this.#read(id)));
+      const list: SessionRecord[] = [];
+      const stray: string[] = [];
+      records.forEach((record, i) => {
+        if (record === null || record.userId !== userId) stray.push(ids[i] as string);
+        else if (this.#isLive(record)) list.push(record);
+      });
+      // A missing key never comes back (ids are fresh), so its entry can go now.
+      if (stray.length > 0) await this.#index(userId, { remove: stray });
+      return list.sort(byMostRecentlyUsed);
+    });
+  }
+
+  /** Returns 0: keys expire by TTL, and index entries are pruned as they are read. */
+  async sweep(_now: number): Promise<number> {
+    return this.#guard.run('sweep', async () => 0);
+  }
+
+  /** Resolves when Redis answers a read (one node of a Cluster); for readiness probes. */
+  ping(): Promise<void> {
+    return this.#run('ping', async () => {
+      await this.#redis.get(this.#key('~ping'));
+    });
+  }
+
+  /** Closes the connection; later calls reject with StoreUnavailableError. Idempotent. */
+  close(): Promise<void> {
+    return this.#guard.close();
+  }
+
+  async #read(id: string): Promise<SessionRecord | null> {
+    return L.decodeSession(id, await this.#redis.get(this.#key(id)));
+  }
+
+  #isLive(record: SessionRecord): boolean {
+    return record.replacedBy === null && record.expiresAt > this.#now();
+  }
+
+  /** Session key, then index entry (invariant 1); `raise` lifts another entry's score meanwhile. */
+  async #insert(record: SessionRecord, raise?: S.IndexChange['raise']): Promise<void> {
+    const stored = L.encodeSession(record);
+    if (!(await S.createSession(this.#redis, this.#key(record.id), stored, record.expiresAt))) {
+      throw new StoreUnavailableError('Session id already exists.');
+    }
+    const add = { id: record.id, until: record.expiresAt };
+    await this.#index(record.userId, raise ? { add, raise } : { add });
+  }
+
+  #index(userId: string, change: S.IndexChange): Promise<void> {
+    return S.updateIndex(this.#redis, this.#userKey(userId), change);
+  }
+
+  async #publish(sessionIds: string[]): Promise<void> {
+    if (this.#channel === null || sessionIds.length === 0) return;
+    await this.#redis.publish(this.#channel, JSON.stringify({ sessionIds }));
+  }
+
+  #run<T>(operation: string, body: () => Promise<T>): Promise<T> {
+    return this.#guard.run(operation, body);
+  }
+
+  #key(id: string): string {
+    return L.sessionKey(this.#prefix, id);
+  }
+
+  #userKey(userId: string): string {
+    return L.userIndexKey(this.#prefix, userId);
+  }
+}
+
+function byMostRecentlyUsed(a: SessionRecord, b: SessionRecord): number {
+  return b.lastSeenAt - a.lastSeenAt || b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1);
+}

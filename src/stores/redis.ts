@@ -1,0 +1,55 @@
+import { StoreUnavailableError } from '../core/errors.ts';
+import { createRedisConnection, message, parseRedisUrl } from './redis-connect.ts';
+import { RedisSessionStore, type RedisSessionStoreOptions } from './redis-sessions.ts';
+
+/**
+ * The production session store: Redis ≥ 7 or Valkey, standalone, Sentinel or Cluster, through
+ * node-redis. Sessions expire by TTL; the design (and why it is safe in Cluster) is explained at
+ * the top of ./redis-sessions.ts.
+ */
+
+export {
+  parseRedisUrl,
+  type RedisConnection,
+  type RedisStatusListener,
+  type RedisTarget,
+} from './redis-connect.ts';
+export { invalidationChannel, sessionKey, userIndexKey } from './redis-layout.ts';
+export {
+  RedisSessionStore,
+  type RedisSessionStoreOptions,
+} from './redis-sessions.ts';
+
+/** Options of `createRedisSessionStore`: the store's, plus how the connection behaves. */
+export interface CreateRedisSessionStoreOptions extends RedisSessionStoreOptions {
+  /** A command unanswered this long rejects with StoreUnavailableError. @default 1000 */
+  commandTimeoutMs?: number;
+  /** A connection attempt unanswered this long fails. @default 2000 */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Connects to the URL (redis://, rediss://, redis+sentinel://, redis+cluster://) and resolves once
+ * connected; rejects with StoreUnavailableError when the first attempt fails (leaving no retry
+ * loop behind). Once connected, a lost connection is retried for ever and calls fail fast meanwhile.
+ */
+export async function createRedisSessionStore(
+  url: string,
+  options: CreateRedisSessionStoreOptions = {},
+): Promise<RedisSessionStore> {
+  let connected = false;
+  const connection = createRedisConnection(parseRedisUrl(url), {
+    commandTimeoutMs: options.commandTimeoutMs ?? 1000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 2000,
+    retry: () => connected,
+  });
+  const store = new RedisSessionStore(connection, options);
+  try {
+    await connection.connect();
+  } catch (error) {
+    await store.close();
+    throw new StoreUnavailableError(`Cannot connect to Redis: ${message(error)}`, { cause: error });
+  }
+  connected = true;
+  return store;
+}

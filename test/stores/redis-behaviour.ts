@@ -1,0 +1,332 @@
+/**
+ * Redis-specific behaviour of the session store, beyond the shared contract: TTLs, pruning, races,
+ * memory, invalidations. Registered once for a standalone server and once for a Cluster.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SessionRecord } from '../../src/core/store.ts';
+import {
+  type RedisConnection,
+  RedisSessionStore,
+  type RedisSessionStoreOptions,
+} from '../../src/stores/redis.ts';
+import { sessionKey, userIndexKey } from '../../src/stores/redis-layout.ts';
+import { makeSession } from './contract.ts';
+import { assertIndexesConsistent, type RawRedis, storedSessions } from './redis-checks.ts';
+
+const HOUR = 3_600_000;
+
+/** How a behaviour case gets a store (on a fresh key prefix) and raw access to the same Redis. */
+export interface RedisFixture {
+  store(options?: RedisSessionStoreOptions): Promise<{ store: RedisSessionStore; prefix: string }>;
+  raw(): RawRedis;
+  /** A connected node-redis connection of the topology under test (for a hand-built store). */
+  connect(): Promise<RedisConnection>;
+  /** Subscribes to a channel; returns the messages seen so far and a way to stop. */
+  subscribe(channel: string): Promise<{ messages: string[]; stop(): Promise<void> }>;
+}
+
+/** Registers the Redis behaviour cases under `describe(name)`. */
+export function redisBehaviour(name: string, fixture: RedisFixture): void {
+  const withStore =
+    (fn: (store: RedisSessionStore, prefix: string) => Promise<void>, opts = {}) =>
+    async () => {
+      const { store, prefix } = await fixture.store(opts);
+      try {
+        await fn(store, prefix);
+      } finally {
+        await store.close();
+      }
+    };
+
+  describe(`Redis session store: ${name}`, () => {
+    it(
+      'sets a TTL on every key: sessions at expiresAt, tombstones later, the index at its max',
+      withStore(async (store, prefix) => {
+        const raw = fixture.raw();
+        const near = makeSession('alice', { expiresAt: Date.now() + HOUR }).record;
+        const far = makeSession('alice', { expiresAt: Date.now() + 3 * HOUR }).record;
+        await store.create(near);
+        await store.create(far);
+        const next = makeSession('alice', { expiresAt: Date.now() + 2 * HOUR }).record;
+        const tombstoneExpiresAt = Date.now() + 4 * HOUR;
+        await store.rotate({
+          previousId: near.id,
+          next,
+          graceUntil: Date.now(),
+          tombstoneExpiresAt,
+        });
+        const ttl = (key: string) => raw.pTTL(key);
+        const close = (actual: number, expectedAt: number) =>
+          assert.ok(Math.abs(actual - (expectedAt - Date.now())) < 2000, `${actual}`);
+        close(await ttl(sessionKey(prefix, far.id)), far.expiresAt);
+        close(await ttl(sessionKey(prefix, next.id)), next.expiresAt);
+        close(await ttl(sessionKey(prefix, near.id)), tombstoneExpiresAt);
+        close(await ttl(userIndexKey(prefix, 'alice')), tombstoneExpiresAt);
+        const renewed = Date.now() + 5 * HOUR;
+        await store.touch(far.id, { lastSeenAt: Date.now(), expiresAt: renewed });
+        close(await ttl(sessionKey(prefix, far.id)), renewed);
+        close(await ttl(userIndexKey(prefix, 'alice')), renewed);
+        for (const key of await raw.keys(`${prefix}*`)) assert.ok((await ttl(key)) > 0, key);
+        await assertIndexesConsistent(raw, prefix);
+      }),
+    );
+
+    it(
+      'lets Redis expire sessions and their index by TTL',
+      withStore(async (store, prefix) => {
+        const raw = fixture.raw();
+        const { record } = makeSession('alice', { expiresAt: Date.now() + 300 });
+        await store.create(record);
+        assert.equal((await store.get(record.id))?.id, record.id);
+        await sleep(450);
+        assert.deepEqual(await raw.keys(`${prefix}*`), []);
+        assert.equal(await store.get(record.id), null);
+      }),
+    );
+
+    it(
+      'prunes index entries of expired sessions on create, and of vanished ones on list',
+      withStore(async (store, prefix) => {
+        const raw = fixture.raw();
+        const index = userIndexKey(prefix, 'alice');
+        const short = [1, 2, 3].map(
+          () => makeSession('alice', { expiresAt: Date.now() + 200 }).record,
+        );
+        const long = makeSession('alice').record;
+        for (const r of [...short, long]) await store.create(r);
+        await sleep(300);
+        assert.equal((await raw.zRange(index)).length, 4, 'entries outlive their keys until read');
+        const another = makeSession('alice').record;
+        await store.create(another);
+        assert.deepEqual((await raw.zRange(index)).sort(), [long.id, another.id].sort());
+        // A key removed behind the store's back (eviction, FLUSH): list drops its entry.
+        await raw.del(sessionKey(prefix, long.id));
+        assert.deepEqual(
+          (await store.listByUser('alice')).map((s) => s.id),
+          [another.id],
+        );
+        assert.deepEqual(await raw.zRange(index), [another.id]);
+        await assertIndexesConsistent(raw, prefix);
+      }),
+    );
+
+    it(
+      'after 3 × 200 concurrent sign-ins, sign-outs, rotations and revoke-alls from 4 nodes, no revoked session lives and no index entry dangles',
+      withStore(async (_, prefix) => {
+        // Four stores on their own connections, as four app nodes; each call is delayed at random
+        // so that the steps of different operations interleave every which way.
+        const nodes: RedisSessionStore[] = [];
+        for (let i = 0; i < 4; i++) {
+          nodes.push(
+            new RedisSessionStore(jittery(await fixture.connect()), { keyPrefix: prefix }),
+          );
+        }
+        try {
+          for (let round = 0; round < 3; round++) await raceRound(nodes, fixture.raw(), prefix);
+        } finally {
+          for (const node of nodes) await node.close();
+        }
+      }),
+    );
+
+    it(
+      'a rotation racing a revoke-all never outlives it (100 races, 4 nodes)',
+      withStore(async (_, prefix) => {
+        const nodes: RedisSessionStore[] = [];
+        for (let i = 0; i < 4; i++) {
+          nodes.push(
+            new RedisSessionStore(jittery(await fixture.connect()), { keyPrefix: prefix }),
+          );
+        }
+        try {
+          const races = Array.from({ length: 100 }, async (_, i) => {
+            const user = `racer-${i}`;
+            const a = nodes[i % 4] as RedisSessionStore;
+            const b = nodes[(i + 1) % 4] as RedisSessionStore;
+            const previous = makeSession(user).record;
+            const next = makeSession(user).record;
+            await a.create(previous);
+            const [, won] = await Promise.all([
+              a.deleteByUser({ userId: user }),
+              b.rotate({
+                previousId: previous.id,
+                next,
+                graceUntil: Date.now() + 1000,
+                tombstoneExpiresAt: Date.now() + HOUR,
+              }),
+            ]);
+            return { won, alive: (await a.get(next.id)) !== null };
+          });
+          const outcomes = await Promise.all(races);
+          assert.deepEqual(
+            outcomes.filter((o) => o.alive),
+            [],
+            'a session rotated from a revoked one is alive',
+          );
+          await assertIndexesConsistent(fixture.raw(), prefix);
+        } finally {
+          for (const node of nodes) await node.close();
+        }
+      }),
+    );
+
+    it(
+      'revoke-all follows a tombstone to its replacement even when its index read missed it',
+      withStore(async (store, prefix) => {
+        const raw = fixture.raw();
+        const previous = makeSession('alice').record;
+        const next = makeSession('alice').record;
+        await store.create(previous);
+        await store.rotate({
+          previousId: previous.id,
+          next,
+          graceUntil: Date.now() + 1000,
+          tombstoneExpiresAt: Date.now() + HOUR,
+        });
+        // What a revoke sees when it read the index just before the rotation indexed `next`.
+        await raw.zRem(userIndexKey(prefix, 'alice'), next.id);
+        assert.equal(await store.deleteByUser({ userId: 'alice' }), 1);
+        assert.equal(await store.get(next.id), null, 'the replacement survived revoke-all');
+        assert.equal((await storedSessions(raw, prefix)).size, 0);
+      }),
+    );
+
+    it(
+      'keeps a session small: MEMORY USAGE per session and per index entry',
+      withStore(async (store, prefix) => {
+        const raw = fixture.raw();
+        const userId = makeSession('x').record.id; // a realistic 22-character user id
+        const sessions = Array.from({ length: 10 }, () => makeSession(userId).record);
+        for (const r of sessions) await store.create(r);
+        const bytes = (await raw.memoryUsage(sessionKey(prefix, sessions[0]?.id ?? ''))) ?? 0;
+        const index = (await raw.memoryUsage(userIndexKey(prefix, userId))) ?? 0;
+        console.log(
+          `# ${name}: ${bytes} bytes per session key (User-Agent ${sessions[0]?.userAgent?.length} chars), ` +
+            `index of 10 sessions ${index} bytes (${Math.round(index / 10)} per session)`,
+        );
+        assert.ok(bytes > 0 && bytes < 512, `${bytes} bytes per session`);
+        assert.ok(index / 10 < 128, `${index} bytes for an index of 10`);
+      }),
+    );
+
+    it(
+      'publishes the ids it invalidates on <prefix>inv, unless told not to',
+      withStore(async (store, prefix) => {
+        const feed = await fixture.subscribe(`${prefix}inv`);
+        try {
+          const [a, b, c, next] = [0, 1, 2, 3].map(() => makeSession('alice').record) as [
+            SessionRecord,
+            SessionRecord,
+            SessionRecord,
+            SessionRecord,
+          ];
+          for (const r of [a, b, c]) await store.create(r);
+          await store.delete(a.id);
+          const tombstoneExpiresAt = Date.now() + HOUR;
+          await store.rotate({ previousId: b.id, next, graceUntil: 0, tombstoneExpiresAt });
+          await store.deleteByUser({ userId: 'alice', exceptId: next.id });
+          await waitUntil(() => feed.messages.length >= 3);
+          const published = feed.messages.map((m) => JSON.parse(m).sessionIds.sort());
+          assert.deepEqual(published, [[a.id], [b.id], [b.id, c.id].sort()]);
+          const { store: quiet } = await fixture.store({
+            keyPrefix: prefix,
+            publishInvalidations: false,
+          });
+          await quiet.delete(next.id);
+          await quiet.close();
+          await sleep(100);
+          assert.equal(feed.messages.length, 3);
+        } finally {
+          await feed.stop();
+        }
+      }),
+    );
+  });
+}
+
+async function waitUntil(check: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(10);
+  }
+}
+
+/** One round: a batch of sessions per user, then 200 operations at once, then the checks. */
+async function raceRound(nodes: RedisSessionStore[], raw: RawRedis, prefix: string) {
+  const users = ['u0', 'u1', 'u2', 'u3'];
+  const batch: SessionRecord[] = [];
+  for (const user of users) {
+    for (let i = 0; i < 8; i++) {
+      const { record } = makeSession(user);
+      await nodes[0]?.create(record);
+      batch.push(record);
+    }
+  }
+  const rotatedInto = new Map<string, string>();
+  const created = new Set<string>();
+  const ops: (() => Promise<unknown>)[] = [];
+  for (let i = 0; i < 200; i++) {
+    const user = users[i % users.length] as string;
+    const node = nodes[Math.floor(i / users.length) % nodes.length] as RedisSessionStore;
+    const victim = batch[(i * 7) % batch.length] as SessionRecord;
+    if (i % 5 === 0) {
+      ops.push(() => node.deleteByUser({ userId: user }));
+    } else if (i % 5 <= 2) {
+      const { record } = makeSession(user);
+      ops.push(() => node.create(record).then(() => created.add(record.id)));
+    } else if (i % 5 === 3) {
+      ops.push(() => node.delete(victim.id));
+    } else {
+      const next = makeSession(victim.userId).record;
+      const args = { graceUntil: Date.now() + 1000, tombstoneExpiresAt: Date.now() + HOUR };
+      ops.push(async () => {
+        if (await node.rotate({ previousId: victim.id, next, ...args })) {
+          rotatedInto.set(victim.id, next.id);
+        }
+      });
+    }
+  }
+  await Promise.all(ops.map((op) => op()));
+  // Every user was revoked after its batch was stored: no session of the batch, nor any session
+  // one was rotated into (a linearizable store kills it whichever order they took), may live.
+  const reader = nodes[0] as RedisSessionStore;
+  for (const record of batch) {
+    assert.equal(await reader.get(record.id), null, `revoked ${record.id} lives`);
+    const successor = rotatedInto.get(record.id);
+    if (successor) assert.equal(await reader.get(successor), null, `successor ${successor} lives`);
+  }
+  const stored = await assertIndexesConsistent(raw, prefix);
+  for (const id of stored.keys()) assert.ok(created.has(id), `unexpected session ${id}`);
+  for (const user of users) {
+    const listed = (await reader.listByUser(user)).map((s) => s.id);
+    const expected = [...stored.values()].filter((s) => s.userId === user).map((s) => s.id);
+    assert.deepEqual(listed.sort(), expected.sort());
+    await reader.deleteByUser({ userId: user }); // a clean slate for the next round
+  }
+}
+
+/**
+ * Forwards every call after a random pause, mostly 0–2 ms, one in ten 5–20 ms: the steps of
+ * concurrent calls interleave every which way, whole operations included.
+ */
+function jittery(connection: RedisConnection): RedisConnection {
+  const pause = () => sleep(Math.random() < 0.1 ? 5 + Math.random() * 15 : Math.random() * 2);
+  const later =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      await pause();
+      return fn(...args);
+    };
+  return {
+    get: later((key) => connection.get(key)),
+    evalSha: later((sha1, options) => connection.evalSha(sha1, options)),
+    eval: later((script, options) => connection.eval(script, options)),
+    publish: later((channel, message) => connection.publish(channel, message)),
+    close: () => connection.close(),
+    destroy: () => connection.destroy(),
+    on: (event, listener) => connection.on(event, listener),
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * Throwaway redis-server instances for tests: each on a free port of 127.0.0.1, in its own temp
+ * directory, as a child process of the test (never daemonized), so nothing outlives the run.
+ * Needs `redis-server` and `redis-cli` on PATH (Debian: redis-server, redis-tools).
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const STARTUP_MS = 10_000;
+const live = new Set<ChildProcess>();
+
+// A safety net for a crashed test file: every server still running dies with the test process.
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** One redis-server process. `restart()` reuses the port and directory (and so an AOF file). */
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** SIGTERM, waiting for exit. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILL (a crash: no final AOF fsync), waiting for exit. Idempotent. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and directory; resolves once it answers PING. */
+  restart(): Promise<void>;
+}
+
+/** A Cluster of masters without replicas; `url` is a `redis+cluster://` URL naming every node. */
+export interface RedisCluster {
+  readonly url: string;
+  readonly nodes: readonly RedisServer[];
+  /** Stops every node. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILLs node `index` (its slots become unavailable: there is no replica to fail over to). */
+  killNode(index: number): Promise<void>;
+}
+
+/** Throws a clear message when the Redis binaries are missing. */
+export function requireRedisBinaries(): void {
+  for (const [binary, pkg] of [
+    ['redis-server', 'redis-server'],
+    ['redis-cli', 'redis-tools'],
+  ] as const) {
+    try {
+      execFileSync(binary, ['--version'], { stdio: 'ignore' });
+    } catch {
+      throw new Error(`${binary} is not on PATH: install the Debian package ${pkg}.`);
+    }
+  }
+}
+
+/** A port nobody listens on right now (the kernel's pick for port 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('port')),
+      );
+    });
+  });
+}
+
+/** Runs redis-cli against a port; resolves with its trimmed output. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+  return stdout.trim();
+}
+
+/** Starts a standalone server (no RDB snapshots; AOF on request). */
+export async function startRedis(options: { appendonly?: boolean } = {}): Promise<RedisServer> {
+  const appendonly = options.appendonly ? 'yes' : 'no';
+  return startServer(() => ['--appendonly', appendonly, '--appendfsync', 'always']);
+}
+
+/** Starts `masters` cluster-enabled servers, assigns every slot, waits for cluster_state:ok. */
+export async function startRedisCluster(options: { masters?: number } = {}): Promise<RedisCluster> {
+  const count = options.masters ?? 3;
+  const nodes: RedisServer[] = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      nodes.push(
+        await startServer((dir) => [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, 'nodes.conf'),
+          '--cluster-node-timeout',
+          '2000',
+          '--appendonly',
+          'no',
+        ]),
+      );
+    }
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
+    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes']);
+    await waitFor(async () => {
+      const states = await Promise.all(nodes.map((n) => redisCli(n.port, 'CLUSTER', 'INFO')));
+      return states.every((info) => info.includes('cluster_state:ok'));
+    }, 'cluster_state:ok on every node');
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
+    nodes,
+    stop,
+    killNode: async (index) => {
+      const node = nodes[index];
+      if (node === undefined) throw new RangeError(`no node ${index}`);
+      await node.kill();
+    },
+  };
+}
+
+/** Spawns one server on a free port, retrying another port when it loses a race for it. */
+async function startServer(extraArgs: (dir: string) => string[]): Promise<RedisServer> {
+  requireRedisBinaries();
+  const dir = mkdtempSync(join(tmpdir(), 'coatcheck-redis-'));
+  let child: ChildProcess | null = null;
+  let port = 0;
+  const launch = async (): Promise<void> => {
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--logfile',
+      join(dir, 'redis.log'),
+      ...extraArgs(dir),
+    ];
+    const spawned = spawn('redis-server', args, { stdio: 'ignore' });
+    child = spawned;
+    live.add(spawned);
+    const exited = new Promise<never>((_, reject) => {
+      spawned.once('exit', (code) => {
+        live.delete(spawned);
+        reject(new Error(`redis-server on port ${port} exited (${code}); see ${dir}/redis.log`));
+      });
+    });
+    exited.catch(() => {});
+    await Promise.race([
+      exited,
+      waitFor(async () => (await redisCli(port, 'PING')) === 'PONG', `PING on ${port}`),
+    ]);
+  };
+  const terminate = async (signal: NodeJS.Signals) => {
+    const current = child as ChildProcess | null;
+    child = null;
+    if (current === null || current.exitCode !== null || current.signalCode !== null) return;
+    const exited = new Promise((resolve) => current.once('exit', resolve));
+    current.kill(signal);
+    await exited;
+  };
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    try {
+      await launch();
+      break;
+    } catch (error) {
+      await terminate('SIGKILL');
+      if (attempt === 5) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+  let removed = false;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    stop: async () => {
+      await terminate('SIGTERM');
+      if (!removed) rmSync(dir, { recursive: true, force: true });
+      removed = true;
+    },
+    kill: () => terminate('SIGKILL'),
+    restart: async () => {
+      if (removed) throw new Error('the server was stopped for good');
+      await terminate('SIGKILL');
+      await launch();
+    },
+  };
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + STARTUP_MS;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
