@@ -6,16 +6,18 @@ import { StoreUnavailableError } from '../../src/core/errors.ts';
 import { createRedisSessionStore, RedisSessionStore } from '../../src/stores/redis.ts';
 import { parseRedisUrl } from '../../src/stores/redis-connect.ts';
 import { sessionKey } from '../../src/stores/redis-layout.ts';
-import { freePort, redisCli, startRedis } from '../support/redis.ts';
+import { freePort, redisCli, startRedis, startRedisSentinel } from '../support/redis.ts';
 import { makeSession, sessionStoreContract } from './contract.ts';
 import { redisBehaviour } from './redis-behaviour.ts';
 import { rawStandalone } from './redis-checks.ts';
 
 const server = await startRedis();
+const sentinel = await startRedisSentinel();
 const raw = await rawStandalone(server.url);
 after(async () => {
   await raw.close();
   await server.stop();
+  await sentinel.stop();
 });
 
 let cases = 0;
@@ -30,6 +32,16 @@ sessionStoreContract(
   'redis',
   async () => {
     const { store } = await fresh();
+    return { store, cleanup: () => store.close() };
+  },
+  { sweepsByTtl: true },
+);
+
+// Through createSentinel: the Sentinel names the master, the store talks to it.
+sessionStoreContract(
+  'redis sentinel',
+  async () => {
+    const store = await createRedisSessionStore(sentinel.url, { keyPrefix: `t${++cases}:` });
     return { store, cleanup: () => store.close() };
   },
   { sweepsByTtl: true },

@@ -4,7 +4,7 @@
  * Needs `redis-server` and `redis-cli` on PATH (Debian: redis-server, redis-tools).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,22 +127,75 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
   };
 }
 
+/** A master watched by one Sentinel; `url` is a `redis+sentinel://` URL naming the Sentinel. */
+export interface RedisSentinel {
+  readonly url: string;
+  readonly master: RedisServer;
+  readonly sentinel: RedisServer;
+  /** Stops the Sentinel and the master. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts a master and a Sentinel monitoring it as `name`; waits until the Sentinel names it. */
+export async function startRedisSentinel(name = 'coatcheck'): Promise<RedisSentinel> {
+  const master = await startRedis();
+  let sentinel: RedisServer | null = null;
+  try {
+    sentinel = await startServer(
+      () => [],
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} 1\n` +
+        `sentinel down-after-milliseconds ${name} 1000\n`,
+    );
+    const port = sentinel.port;
+    await waitFor(
+      async () =>
+        (await redisCli(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).includes(
+          String(master.port),
+        ),
+      'the Sentinel to name its master',
+    );
+  } catch (error) {
+    await sentinel?.stop();
+    await master.stop();
+    throw error;
+  }
+  const watcher = sentinel;
+  return {
+    url: `redis+sentinel://127.0.0.1:${watcher.port}/${name}`,
+    master,
+    sentinel: watcher,
+    stop: async () => {
+      await watcher.stop();
+      await master.stop();
+    },
+  };
+}
+
 /** Spawns one server on a free port, retrying another port when it loses a race for it. */
-async function startServer(extraArgs: (dir: string) => string[]): Promise<RedisServer> {
+async function startServer(
+  extraArgs: (dir: string) => string[],
+  sentinelConfig?: string,
+): Promise<RedisServer> {
   requireRedisBinaries();
   const dir = mkdtempSync(join(tmpdir(), 'coatcheck-redis-'));
   let child: ChildProcess | null = null;
   let port = 0;
   const launch = async (): Promise<void> => {
+    const leading: string[] = [];
+    if (sentinelConfig !== undefined) {
+      // Sentinel mode needs a config file of its own, which it rewrites as it learns.
+      writeFileSync(join(dir, 'sentinel.conf'), sentinelConfig);
+      leading.push(join(dir, 'sentinel.conf'), '--sentinel');
+    }
     const args = [
+      ...leading,
       '--port',
       String(port),
       '--bind',
       '127.0.0.1',
       '--dir',
       dir,
-      '--save',
-      '',
+      ...(sentinelConfig === undefined ? ['--save', ''] : []),
       '--daemonize',
       'no',
       '--logfile',
