@@ -1,0 +1,278 @@
+import type { Accounts } from '../accounts/accounts.ts';
+import type { PublicUser } from '../accounts/public-user.ts';
+import {
+  clearCookie,
+  readCookieDetailed,
+  serializeCookie,
+  sessionCookieName,
+} from '../core/cookie.ts';
+import { csrfTokenFor, verifyCsrfToken } from '../core/csrf.ts';
+import type { ClientInfo, IssuedSession, SessionEngine } from '../core/engine.ts';
+import {
+  ConfigError,
+  CrossOriginError,
+  ForbiddenError,
+  UnauthenticatedError,
+} from '../core/errors.ts';
+import { createOriginCheck, type HeaderReader, type OriginCheck } from '../core/origin.ts';
+import type { SessionRecord, SessionUser } from '../core/store.ts';
+
+/**
+ * What every adapter shares, with no framework inside: options resolved once, the session read
+ * from one named cookie, the cross-origin and form-token checks, and sign-in/sign-out as Set-Cookie
+ * strings. Each adapter only translates its framework's request and response into these.
+ */
+
+/** The signed-in caller of a request: the session and its user, read fresh from the store. */
+export interface Auth {
+  readonly user: SessionUser;
+  readonly session: SessionRecord;
+}
+
+/** Options shared by every adapter. Only `engine` is required; every default is the secure one. */
+export interface AdapterOptions {
+  engine: SessionEngine;
+  /** Needed by the password sign-in helper (`signIn`); everything else works without it. */
+  accounts?: Accounts;
+  cookie?: {
+    /** Base name; `__Host-` is prepended when `secure`. @default 'coatcheck' */
+    name?: string;
+    /** Only turn off for plain-HTTP development (Safari refuses Secure on http://localhost). @default true */
+    secure?: boolean;
+    /** @default 'lax' */
+    sameSite?: 'lax' | 'strict';
+  };
+  /** Other origins allowed to make unsafe requests, exactly `scheme://host[:port]`. @default [] */
+  trustedOrigins?: readonly string[];
+  /** The origin users reach the app at behind a reverse proxy. @default undefined (the Host header) */
+  publicOrigin?: string;
+  csrf?: {
+    /** Form field carrying the synchronizer token. @default 'csrf_token' */
+    field?: string;
+    /** Header carrying it for scripted requests. @default 'x-csrf-token' */
+    header?: string;
+  };
+  /**
+   * Told of every failure the adapter answers 503 for (the store is down): log it. The response
+   * says nothing of the cause. @default console.error (Fastify: `request.log.error`)
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** Options resolved once into a frozen object (the per-request path only reads it). */
+export interface AdapterConfig {
+  readonly engine: SessionEngine;
+  readonly accounts: Accounts | null;
+  readonly cookieName: string;
+  readonly cookie: { readonly secure: boolean; readonly sameSite: 'lax' | 'strict' };
+  /** The Set-Cookie that deletes the session cookie, computed once. */
+  readonly clearingCookie: string;
+  readonly originCheck: OriginCheck;
+  readonly csrfField: string;
+  readonly csrfHeader: string;
+  readonly onError: ((error: unknown) => void) | null;
+}
+
+/** Validates the options (ConfigError on a bad cookie name or origin) and freezes the result. */
+export function resolveAdapterOptions(options: AdapterOptions): AdapterConfig {
+  if (options?.engine === undefined) {
+    throw new ConfigError('Coatcheck adapter: `engine` is required');
+  }
+  const secure = options.cookie?.secure ?? true;
+  const sameSite = options.cookie?.sameSite ?? 'lax';
+  if (sameSite !== 'lax' && sameSite !== 'strict') {
+    throw new ConfigError(`Coatcheck adapter: cookie.sameSite must be 'lax' or 'strict'`);
+  }
+  const base = options.cookie?.name;
+  const cookieName = sessionCookieName(base === undefined ? { secure } : { secure, base });
+  const trustedOrigins = options.trustedOrigins ?? [];
+  const originCheck = createOriginCheck(
+    options.publicOrigin === undefined
+      ? { trustedOrigins }
+      : { trustedOrigins, publicOrigin: options.publicOrigin },
+  );
+  return Object.freeze({
+    engine: options.engine,
+    accounts: options.accounts ?? null,
+    cookieName,
+    cookie: Object.freeze({ secure, sameSite }),
+    clearingCookie: clearCookie(cookieName, { secure, sameSite }),
+    originCheck,
+    csrfField: options.csrf?.field ?? 'csrf_token',
+    csrfHeader: (options.csrf?.header ?? 'x-csrf-token').toLowerCase(),
+    onError: options.onError ?? null,
+  });
+}
+
+/** The session a request presents. Store failures are thrown (fail closed), never a variant. */
+export type Resolution =
+  /** No session cookie: signed out. */
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'signed-in'; readonly auth: Auth }
+  /** A cookie was presented and refused (expired, revoked, garbage, duplicated): clear it. */
+  | { readonly kind: 'refused' }
+  /** The client IP is blocked for guessing tokens: answer 429 with Retry-After. */
+  | { readonly kind: 'throttled'; readonly retryAfterSeconds: number };
+
+const ANONYMOUS: Resolution = Object.freeze({ kind: 'anonymous' });
+const REFUSED: Resolution = Object.freeze({ kind: 'refused' });
+
+/**
+ * Reads the session cookie by its exact name and validates it against the store. Never throws
+ * for request input; rethrows store failures (StoreUnavailableError) so callers answer 503.
+ */
+export async function resolveSession(
+  config: AdapterConfig,
+  cookieHeader: string | null | undefined,
+  ip: string | null,
+): Promise<Resolution> {
+  const read = readCookieDetailed(cookieHeader, config.cookieName);
+  if (!read.ok) return read.reason === 'absent' ? ANONYMOUS : REFUSED;
+  const result = await config.engine.validate(read.value, { ip });
+  if (result.ok) return { kind: 'signed-in', auth: { user: result.user, session: result.session } };
+  if (result.reason === 'throttled') {
+    return { kind: 'throttled', retryAfterSeconds: result.retryAfterSeconds ?? 1 };
+  }
+  return REFUSED;
+}
+
+/** True for methods that never change state (and so skip the origin and form-token checks). */
+export function isSafeMethod(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+}
+
+/** CrossOriginError for an unsafe cross-origin request (core/origin.ts), else null. Never throws. */
+export function checkOrigin(
+  config: AdapterConfig,
+  request: { method: string; headers: HeaderReader; host: string | null | undefined },
+): CrossOriginError | null {
+  return config.originCheck.check(request).ok ? null : new CrossOriginError();
+}
+
+/** The media types a cross-origin page can send without a CORS preflight (Fetch §4.1). */
+const SIMPLE_TYPES = new Set([
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'text/plain',
+]);
+
+/**
+ * True when an unsafe request must carry the synchronizer token: any body a page on another site
+ * could send without a preflight (an HTML form, a `no-cors` fetch), i.e. no Content-Type or one of
+ * the three CORS-safelisted media types. JSON and other types need a preflight, which only trusted
+ * origins pass, so the origin check covers them.
+ */
+export function needsFormToken(method: string, contentType: string | null | undefined): boolean {
+  if (isSafeMethod(method)) return false;
+  if (typeof contentType !== 'string' || contentType.trim() === '') return true;
+  const essence = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return SIMPLE_TYPES.has(essence) || essence === '' || essence.includes(',');
+}
+
+/** The session's synchronizer token for a hidden form field or the CSRF header. */
+export function formToken(auth: Auth): string {
+  return csrfTokenFor(auth.session);
+}
+
+/** True only for this session's token. Constant-time; never throws, whatever `candidate` is. */
+export function formTokenMatches(auth: Auth, candidate: unknown): boolean {
+  return verifyCsrfToken(auth.session, candidate);
+}
+
+/** UnauthenticatedError when signed out, ForbiddenError without one of `roles`, else null. */
+export function roleRefusal(auth: Auth | null | undefined, roles: readonly string[]) {
+  if (!auth) return new UnauthenticatedError();
+  if (roles.some((role) => auth.user.roles.includes(role))) return null;
+  return new ForbiddenError();
+}
+
+/** Checks the role list given to a role guard once, when the guard is built. */
+export function guardRoles(roles: readonly string[]): readonly string[] {
+  if (roles.length === 0 || roles.some((r) => typeof r !== 'string' || r === '')) {
+    throw new ConfigError('requireRole needs at least one non-empty role name');
+  }
+  return Object.freeze([...roles]);
+}
+
+/** The Set-Cookie carrying a new session's token: secure attributes, Max-Age only for remember-me. */
+export function sessionCookie(config: AdapterConfig, issued: IssuedSession): string {
+  const { secure, sameSite } = config.cookie;
+  return serializeCookie(config.cookieName, issued.token, {
+    secure,
+    sameSite,
+    ...(issued.cookieMaxAge === undefined ? {} : { maxAgeSeconds: issued.cookieMaxAge }),
+  });
+}
+
+/** True when `line` (a Set-Cookie value) sets or clears the session cookie. */
+export function isSessionCookie(config: AdapterConfig, line: string): boolean {
+  return line.startsWith(`${config.cookieName}=`);
+}
+
+/** A completed sign-in: the new session and the Set-Cookie to send with the response. */
+export interface SignInResult {
+  readonly auth: Auth;
+  readonly setCookie: string;
+}
+
+/**
+ * Password sign-in through Accounts (throttled, audited, constant-time for unknown emails). The
+ * session the request presented, if any, is revoked: the new one always has a new id.
+ */
+export async function signInWithPassword(
+  config: AdapterConfig,
+  input: unknown,
+  client: ClientInfo,
+  current: Auth | null | undefined,
+): Promise<SignInResult & { readonly user: PublicUser }> {
+  if (config.accounts === null) {
+    throw new ConfigError('signIn needs `accounts` in the adapter options');
+  }
+  const signedIn = await config.accounts.login(input, client, {
+    currentSessionId: current?.session.id ?? null,
+  });
+  const auth = { user: signedIn.user, session: signedIn.issued.session };
+  return { auth, user: signedIn.user, setCookie: sessionCookie(config, signedIn.issued) };
+}
+
+/**
+ * Starts a session for a user the app authenticated itself (OAuth, passkey, magic link). The
+ * presented session, if any, is revoked first (fixation).
+ */
+export async function startSession(
+  config: AdapterConfig,
+  user: SessionUser,
+  client: ClientInfo & { remember?: boolean },
+  current: Auth | null | undefined,
+): Promise<SignInResult> {
+  if (current) await config.engine.revoke(current.session.id);
+  const issued = await config.engine.create(user, client);
+  return { auth: { user, session: issued.session }, setCookie: sessionCookie(config, issued) };
+}
+
+/** Ends the current session server-side (audited when `accounts` is set). Returns the clearing cookie. */
+export async function endSession(
+  config: AdapterConfig,
+  current: Auth | null | undefined,
+  client: ClientInfo,
+): Promise<string> {
+  if (current) {
+    if (config.accounts) await config.accounts.logout(current.session, client);
+    else await config.engine.revoke(current.session.id);
+  }
+  return config.clearingCookie;
+}
+
+/**
+ * Ends every session of the signed-in user, this one included (UnauthenticatedError when signed
+ * out). Returns how many other sessions ended and the clearing cookie.
+ */
+export async function endAllSessions(
+  config: AdapterConfig,
+  current: Auth | null | undefined,
+  client: ClientInfo,
+): Promise<{ readonly revoked: number; readonly setCookie: string }> {
+  if (!current) throw new UnauthenticatedError();
+  const revoked = await config.engine.revokeAll(current.user.id, { exceptId: current.session.id });
+  return { revoked, setCookie: await endSession(config, current, client) };
+}

@@ -1,0 +1,220 @@
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+} from 'fastify';
+import fp from 'fastify-plugin';
+import type { PublicUser } from '../accounts/public-user.ts';
+import type { ClientInfo } from '../core/engine.ts';
+import {
+  CoatcheckError,
+  CsrfTokenError,
+  StoreUnavailableError,
+  ThrottledError,
+  UnauthenticatedError,
+} from '../core/errors.ts';
+import type { SessionUser } from '../core/store.ts';
+import {
+  type AdapterConfig,
+  type AdapterOptions,
+  type Auth,
+  checkOrigin,
+  endAllSessions,
+  endSession,
+  formToken,
+  formTokenMatches,
+  guardRoles,
+  isSafeMethod,
+  needsFormToken,
+  resolveAdapterOptions,
+  resolveSession,
+  roleRefusal,
+  signInWithPassword,
+  startSession,
+} from './core.ts';
+import { problemReply, replaceSetCookie } from './problem.ts';
+
+/**
+ * Coatcheck as a Fastify 5 plugin (wrapped with fastify-plugin, so its hooks and decorators apply
+ * to the whole app): an `onRequest` hook for the cross-origin check and the session, a
+ * `preHandler` hook for the form token (after the body is parsed), `request.auth`, guards on the
+ * instance and sign-in/sign-out on the reply.
+ */
+
+export type { AdapterOptions, Auth } from './core.ts';
+
+/** A route hook usable as `onRequest` or `preHandler`. */
+export type AuthHook = (
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => Promise<FastifyReply | undefined>;
+
+/** Options of requireAuth. */
+export interface RequireAuthOptions {
+  /** Send signed-out GET/HEAD requests here (303) instead of a 401 problem. @default undefined */
+  redirectTo?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed-in caller (null when signed out), set by Coatcheck's onRequest hook. */
+    auth: Auth | null;
+    /** The form token for this session (a hidden `csrf_token` field), null when signed out. */
+    csrfToken(): string | null;
+  }
+  interface FastifyReply {
+    /** Password sign-in (needs `accounts`): new session id, cookie set, `request.auth` updated. */
+    signIn(input: unknown): Promise<PublicUser>;
+    /** Starts a session for a user the app authenticated itself; the previous one is revoked. */
+    startSession(user: SessionUser, options?: { remember?: boolean }): Promise<Auth>;
+    /** Ends this session server-side and clears the cookie (also when already signed out). */
+    signOut(): Promise<void>;
+    /** Ends every session of the signed-in user, this one included; returns how many others. */
+    signOutEverywhere(): Promise<number>;
+  }
+  interface FastifyInstance {
+    /** Route hook: signed-in requests only; 401 problem (or a redirect) otherwise. */
+    requireAuth(options?: RequireAuthOptions): AuthHook;
+    /** Route hook: users holding any of `roles`; 401 when signed out, 403 otherwise. */
+    requireRole(...roles: string[]): AuthHook;
+  }
+}
+
+async function plugin(app: FastifyInstance, options: AdapterOptions): Promise<void> {
+  const config = resolveAdapterOptions(options);
+  app.decorateRequest('auth', null);
+  app.decorateRequest('csrfToken', function (this: FastifyRequest) {
+    return this.auth ? formToken(this.auth) : null;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    const method = request.method;
+    if (!isSafeMethod(method)) {
+      const headers = { get: (name: string) => headerValue(request.headers[name]) };
+      const refusal = checkOrigin(config, { method, headers, host: request.headers.host });
+      if (refusal) return sendProblem(reply, refusal);
+    }
+    let resolution: Awaited<ReturnType<typeof resolveSession>>;
+    try {
+      resolution = await resolveSession(config, request.headers.cookie, request.ip ?? null);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      if (config.onError) config.onError(error);
+      else request.log.error({ err: error }, 'coatcheck: session store unavailable');
+      return sendProblem(reply, error);
+    }
+    if (resolution.kind === 'throttled') {
+      return sendProblem(reply, new ThrottledError(resolution.retryAfterSeconds));
+    }
+    if (resolution.kind === 'refused') reply.header('set-cookie', config.clearingCookie);
+    if (resolution.kind === 'signed-in') request.auth = resolution.auth;
+  });
+  app.addHook('preHandler', async (request, reply) => {
+    const auth = request.auth;
+    if (!auth || !needsFormToken(request.method, request.headers['content-type'])) return;
+    const body: unknown = request.body;
+    const field =
+      typeof body === 'object' && body !== null
+        ? (body as Record<string, unknown>)[config.csrfField]
+        : undefined;
+    if (!formTokenMatches(auth, request.headers[config.csrfHeader] ?? field)) {
+      return sendProblem(reply, new CsrfTokenError());
+    }
+  });
+  decorateReply(app, config);
+  app.decorate('requireAuth', (guard: RequireAuthOptions = {}): AuthHook => {
+    const redirectTo = guard.redirectTo;
+    return async (request, reply) => {
+      if (request.auth) return;
+      if (redirectTo !== undefined && (request.method === 'GET' || request.method === 'HEAD')) {
+        return reply.redirect(redirectTo, 303);
+      }
+      return sendProblem(reply, new UnauthenticatedError());
+    };
+  });
+  app.decorate('requireRole', (...roles: string[]): AuthHook => {
+    const allowed = guardRoles(roles);
+    return async (request, reply) => {
+      const refusal = roleRefusal(request.auth, allowed);
+      if (refusal) return sendProblem(reply, refusal);
+    };
+  });
+}
+
+function decorateReply(app: FastifyInstance, config: AdapterConfig): void {
+  const setCookie = (reply: FastifyReply, line: string) => {
+    const lines = replaceSetCookie(reply.getHeader('set-cookie'), line);
+    reply
+      .removeHeader('set-cookie')
+      .header('set-cookie', lines)
+      .header('cache-control', 'no-store');
+  };
+  app.decorateReply('signIn', async function (this: FastifyReply, input: unknown) {
+    const { request } = this;
+    const done = await signInWithPassword(config, input, clientOf(request), request.auth);
+    setCookie(this, done.setCookie);
+    request.auth = done.auth;
+    return done.user;
+  });
+  app.decorateReply(
+    'startSession',
+    async function (this: FastifyReply, user: SessionUser, opts: { remember?: boolean } = {}) {
+      const { request } = this;
+      const client = { ...clientOf(request), remember: opts.remember ?? false };
+      const done = await startSession(config, user, client, request.auth);
+      setCookie(this, done.setCookie);
+      request.auth = done.auth;
+      return done.auth;
+    },
+  );
+  app.decorateReply('signOut', async function (this: FastifyReply) {
+    setCookie(this, await endSession(config, this.request.auth, clientOf(this.request)));
+    this.request.auth = null;
+  });
+  app.decorateReply('signOutEverywhere', async function (this: FastifyReply) {
+    const done = await endAllSessions(config, this.request.auth, clientOf(this.request));
+    setCookie(this, done.setCookie);
+    this.request.auth = null;
+    return done.revoked;
+  });
+}
+
+/**
+ * The plugin: `app.register(coatcheck, { engine, accounts })`. Throws ConfigError at registration
+ * for bad options; requires Fastify 5.
+ */
+export const coatcheck: FastifyPluginAsync<AdapterOptions> = fp(plugin, {
+  fastify: '5.x',
+  name: 'coatcheck',
+});
+
+/**
+ * For `app.setErrorHandler`: a CoatcheckError (thrown by `reply.signIn`, say) becomes problem+json
+ * with its status, a 5xx without Set-Cookie; anything else is rethrown to Fastify's own handler.
+ */
+export async function coatcheckErrorHandler(
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  if (!(error instanceof CoatcheckError)) throw error;
+  if (problemReply(error).status >= 500) request.log.error({ err: error }, 'request failed');
+  return sendProblem(reply, error);
+}
+
+/** Sends a problem+json reply; a 5xx never carries Set-Cookie (fail closed). */
+function sendProblem(reply: FastifyReply, error: unknown): FastifyReply {
+  const { status, headers, body } = problemReply(error);
+  if (status >= 500) reply.removeHeader('set-cookie');
+  return reply.code(status).headers(headers).send(JSON.stringify(body));
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** IP (`request.ip`, which honours Fastify's `trustProxy`) and user agent. */
+function clientOf(request: FastifyRequest): ClientInfo {
+  return { ip: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null };
+}

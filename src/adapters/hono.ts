@@ -1,0 +1,232 @@
+import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
+import type { PublicUser } from '../accounts/public-user.ts';
+import type { ClientInfo } from '../core/engine.ts';
+import {
+  CoatcheckError,
+  ConfigError,
+  CsrfTokenError,
+  StoreUnavailableError,
+  ThrottledError,
+  UnauthenticatedError,
+} from '../core/errors.ts';
+import type { SessionUser } from '../core/store.ts';
+import {
+  type AdapterOptions,
+  type Auth,
+  checkOrigin,
+  endAllSessions,
+  endSession,
+  formToken,
+  formTokenMatches,
+  guardRoles,
+  isSafeMethod,
+  isSessionCookie,
+  needsFormToken,
+  resolveAdapterOptions,
+  resolveSession,
+  roleRefusal,
+  signInWithPassword,
+  startSession,
+} from './core.ts';
+import { problemResponse } from './problem.ts';
+
+/**
+ * Coatcheck as Hono middleware, for any runtime Hono runs on: the cross-origin check, the session
+ * in `c.get('auth')` (typed through CoatcheckEnv), the form token, guards, and sign-in/sign-out
+ * helpers. Loads nothing from hono at run time (types only).
+ */
+
+export type { AdapterOptions, Auth } from './core.ts';
+
+/** The Hono environment Coatcheck's middleware provides: `c.get('auth')` / `c.var.auth`. */
+export interface CoatcheckEnv {
+  Variables: {
+    /** The signed-in caller, or null when signed out. */
+    auth: Auth | null;
+  };
+}
+
+/** Options of the Hono adapter. */
+export interface HonoAdapterOptions extends AdapterOptions {
+  /**
+   * The client's IP, for throttling and session metadata. Hono has no runtime-neutral way to read
+   * it: on Node, `(c) => getConnInfo(c).remote.address ?? null` from `@hono/node-server/conninfo`.
+   * @default () => null (IP throttling off, sessions record no IP)
+   */
+  clientIp?: (c: Context) => string | null | undefined;
+}
+
+/** Options of requireAuth. */
+export interface RequireAuthOptions {
+  /** Send signed-out GET/HEAD requests here (303) instead of a 401 problem. @default undefined */
+  redirectTo?: string;
+}
+
+/** Coatcheck bound to one engine and cookie configuration, as Hono middleware and helpers. */
+export interface HonoCoatcheck {
+  /**
+   * Refuses cross-origin unsafe requests (403), sets `auth`, refuses a signed-in form post without
+   * this session's token (403), answers 429 while the IP is blocked for token guessing and 503
+   * when the store fails (never signed in, never signed out), and clears a refused cookie.
+   */
+  readonly middleware: MiddlewareHandler<CoatcheckEnv>;
+  /** Signed-in requests only; 401 problem (or a redirect) otherwise. */
+  requireAuth(options?: RequireAuthOptions): MiddlewareHandler<CoatcheckEnv>;
+  /** Users holding any of `roles`; 401 when signed out, 403 otherwise. */
+  requireRole(...roles: string[]): MiddlewareHandler<CoatcheckEnv>;
+  /** Password sign-in (needs `accounts`): new session id, cookie set, `auth` updated. */
+  signIn(c: Context<CoatcheckEnv>, input: unknown): Promise<PublicUser>;
+  /** Starts a session for a user the app authenticated itself; the previous one is revoked. */
+  startSession(
+    c: Context<CoatcheckEnv>,
+    user: SessionUser,
+    options?: { remember?: boolean },
+  ): Promise<Auth>;
+  /** Ends this session server-side and clears the cookie (also when already signed out). */
+  signOut(c: Context<CoatcheckEnv>): Promise<void>;
+  /** Ends every session of the signed-in user, this one included; returns how many others. */
+  signOutEverywhere(c: Context<CoatcheckEnv>): Promise<number>;
+  /** The form token for this session (a hidden `csrf_token` field), null when signed out. */
+  csrfToken(c: Context<CoatcheckEnv>): string | null;
+  /** For `app.onError`: CoatcheckErrors as problem+json (5xx without Set-Cookie), else a 500. */
+  readonly errorHandler: ErrorHandler;
+  /** The session cookie's name (`__Host-coatcheck` by default). */
+  readonly cookieName: string;
+}
+
+/** Builds the middleware and helpers; throws ConfigError for bad options, never per request. */
+export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
+  const config = resolveAdapterOptions(options);
+  const clientIp = options.clientIp ?? (() => null);
+  const clientOf = (c: Context): ClientInfo => ({
+    ip: clientIp(c) ?? null,
+    userAgent: c.req.header('user-agent') ?? null,
+  });
+  const onError = config.onError ?? console.error;
+
+  const middleware: MiddlewareHandler<CoatcheckEnv> = async (c, next) => {
+    c.set('auth', null);
+    const method = c.req.method;
+    const headers = c.req.raw.headers;
+    if (!isSafeMethod(method)) {
+      const refusal = checkOrigin(config, { method, headers, host: new URL(c.req.url).host });
+      if (refusal) return problemResponse(refusal);
+    }
+    let resolution: Awaited<ReturnType<typeof resolveSession>>;
+    try {
+      resolution = await resolveSession(config, headers.get('cookie'), clientIp(c) ?? null);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      onError(error);
+      return problemResponse(error);
+    }
+    if (resolution.kind === 'throttled') {
+      return problemResponse(new ThrottledError(resolution.retryAfterSeconds));
+    }
+    if (resolution.kind === 'signed-in') {
+      const auth = resolution.auth;
+      c.set('auth', auth);
+      if (needsFormToken(method, headers.get('content-type'))) {
+        const body = await c.req.parseBody();
+        if (!formTokenMatches(auth, headers.get(config.csrfHeader) ?? body[config.csrfField])) {
+          return problemResponse(new CsrfTokenError());
+        }
+      }
+    }
+    await next();
+    // A refused cookie is cleared, unless the response sets a new one (a sign-in) or is a
+    // server failure (5xx: say nothing about the session).
+    if (resolution.kind !== 'refused' || c.res.status >= 500) return;
+    if (c.res.headers.getSetCookie().some((line) => isSessionCookie(config, line))) return;
+    appendSetCookie(c, config.clearingCookie);
+  };
+
+  const setCookie = (c: Context, line: string) => {
+    c.header('Set-Cookie', line, { append: true });
+    c.header('Cache-Control', 'no-store');
+  };
+
+  return Object.freeze({
+    middleware,
+    cookieName: config.cookieName,
+    requireAuth(guard: RequireAuthOptions = {}): MiddlewareHandler<CoatcheckEnv> {
+      const redirectTo = guard.redirectTo;
+      return async (c, next) => {
+        if (authOf(c)) return next();
+        if (redirectTo !== undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
+          return c.redirect(redirectTo, 303);
+        }
+        return problemResponse(new UnauthenticatedError());
+      };
+    },
+    requireRole(...roles: string[]): MiddlewareHandler<CoatcheckEnv> {
+      const allowed = guardRoles(roles);
+      return async (c, next) => {
+        const refusal = roleRefusal(authOf(c), allowed);
+        return refusal ? problemResponse(refusal) : next();
+      };
+    },
+    async signIn(c: Context<CoatcheckEnv>, input: unknown) {
+      const done = await signInWithPassword(config, input, clientOf(c), authOf(c));
+      setCookie(c, done.setCookie);
+      c.set('auth', done.auth);
+      return done.user;
+    },
+    async startSession(
+      c: Context<CoatcheckEnv>,
+      user: SessionUser,
+      opts: { remember?: boolean } = {},
+    ) {
+      const client = { ...clientOf(c), remember: opts.remember ?? false };
+      const done = await startSession(config, user, client, authOf(c));
+      setCookie(c, done.setCookie);
+      c.set('auth', done.auth);
+      return done.auth;
+    },
+    async signOut(c: Context<CoatcheckEnv>) {
+      setCookie(c, await endSession(config, authOf(c), clientOf(c)));
+      c.set('auth', null);
+    },
+    async signOutEverywhere(c: Context<CoatcheckEnv>) {
+      const done = await endAllSessions(config, authOf(c), clientOf(c));
+      setCookie(c, done.setCookie);
+      c.set('auth', null);
+      return done.revoked;
+    },
+    csrfToken(c: Context<CoatcheckEnv>) {
+      const auth = authOf(c);
+      return auth ? formToken(auth) : null;
+    },
+    errorHandler: ((error, c) => {
+      if (error instanceof CoatcheckError) {
+        if (error instanceof StoreUnavailableError) onError(error);
+        return problemResponse(error);
+      }
+      if ('getResponse' in error && typeof error.getResponse === 'function') {
+        return error.getResponse() as Response; // Hono's HTTPException
+      }
+      onError(error);
+      return c.text('Internal Server Error', 500);
+    }) satisfies ErrorHandler,
+  });
+}
+
+/** `c.get('auth')`, insisting the middleware ran (a guard without it would refuse everyone). */
+function authOf(c: Context<CoatcheckEnv>): Auth | null {
+  const auth = c.get('auth');
+  if (auth === undefined) {
+    throw new ConfigError('Use coatcheck(...).middleware before requireAuth/requireRole/signIn');
+  }
+  return auth;
+}
+
+/** Appends to the final response; copies it once when its headers are immutable (redirects). */
+function appendSetCookie(c: Context, line: string): void {
+  try {
+    c.res.headers.append('Set-Cookie', line);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    c.res = new Response(c.res.body, c.res);
+    c.res.headers.append('Set-Cookie', line);
+  }
+}

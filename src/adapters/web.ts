@@ -1,0 +1,238 @@
+import type { PublicUser } from '../accounts/public-user.ts';
+import type { ClientInfo } from '../core/engine.ts';
+import {
+  CoatcheckError,
+  CsrfTokenError,
+  StoreUnavailableError,
+  ThrottledError,
+  UnauthenticatedError,
+} from '../core/errors.ts';
+import type { HeaderReader } from '../core/origin.ts';
+import type { SessionUser } from '../core/store.ts';
+import {
+  type AdapterOptions,
+  type Auth,
+  checkOrigin,
+  endAllSessions,
+  endSession,
+  formToken,
+  formTokenMatches,
+  guardRoles,
+  isSafeMethod,
+  isSessionCookie,
+  needsFormToken,
+  resolveAdapterOptions,
+  resolveSession,
+  roleRefusal,
+  signInWithPassword,
+  startSession,
+} from './core.ts';
+import { problemResponse } from './problem.ts';
+import { DEFAULT_MAX_FORM_BYTES, isFormBody, readFormLimited } from './web-form.ts';
+
+/**
+ * Coatcheck on Web-standard Request and Response, with no framework: Next.js App Router route
+ * handlers, server components and proxy (middleware), Bun, Deno, Cloudflare-style `fetch`
+ * handlers. `handler()` wraps a route with the whole pipeline; the other functions are its parts.
+ */
+
+export type { AdapterOptions, Auth } from './core.ts';
+
+/** Options of the Web adapter. */
+export interface WebAdapterOptions extends AdapterOptions {
+  /**
+   * The client's IP, for throttling and session metadata (Bun: `server.requestIP(request)`;
+   * behind a proxy you trust: its header). @default () => null (IP throttling off)
+   */
+  clientIp?: (request: Request) => string | null | undefined;
+  /** Largest form body read to check a form token. @default 65536 */
+  maxFormBytes?: number;
+}
+
+/** What a wrapped handler may do beyond reading the request. */
+export interface WebContext {
+  /** The signed-in caller, or null when signed out. */
+  readonly auth: Auth | null;
+  /** The form body, read once with the size limit (use it instead of `request.formData()`). */
+  form(): Promise<FormData>;
+  /** Password sign-in (needs `accounts`): new session id; the cookie goes on your response. */
+  signIn(input: unknown): Promise<PublicUser>;
+  /** Starts a session for a user the app authenticated itself; the previous one is revoked. */
+  startSession(user: SessionUser, options?: { remember?: boolean }): Promise<Auth>;
+  /** Ends this session server-side; the clearing cookie goes on your response. */
+  signOut(): Promise<void>;
+  /** Ends every session of the signed-in user, this one included; returns how many others. */
+  signOutEverywhere(): Promise<number>;
+  /** The form token for this session (a hidden `csrf_token` field), null when signed out. */
+  csrfToken(): string | null;
+}
+
+/** Guards of a wrapped handler. */
+export interface HandlerOptions {
+  /** Refuse signed-out requests: 401 problem, or 303 to `redirectTo` for GET/HEAD. @default false */
+  requireAuth?: boolean;
+  /** Users holding any of these roles only (implies requireAuth); 403 otherwise. */
+  requireRole?: readonly string[];
+  /** Where signed-out GET/HEAD requests to a guarded handler go. @default undefined (401) */
+  redirectTo?: string;
+}
+
+/** A handler wrapped by `handler()`. */
+export type WebHandler = (request: Request, ctx: WebContext) => Response | Promise<Response>;
+
+/** Coatcheck bound to one engine and cookie configuration, on Web Request/Response. */
+export interface WebCoatcheck {
+  /**
+   * Wraps a route handler: refuses cross-origin unsafe requests (403), resolves the session,
+   * applies the guards, refuses a signed-in form post without this session's token (403), answers
+   * 429 while the IP is blocked for token guessing and 503 when the store fails (never signed in,
+   * never signed out), maps thrown CoatcheckErrors to problem+json, and puts the session cookie
+   * on the response (never on a 5xx).
+   */
+  handler(fn: WebHandler, options?: HandlerOptions): (request: Request) => Promise<Response>;
+  /** The cross-origin check alone (e.g. in Next.js proxy.ts): a 403 problem, or null to go on. */
+  checkOrigin(request: Request): Response | null;
+  /**
+   * The session a request (or a server component's `headers()`) presents, or null. A refused
+   * token reads as null; throws StoreUnavailableError (fail closed) and ThrottledError.
+   */
+  authenticate(source: Request | HeaderReader): Promise<Auth | null>;
+  /** The session cookie's name (`__Host-coatcheck` by default), for optimistic checks. */
+  readonly cookieName: string;
+}
+
+/** Builds the functions; throws ConfigError for bad options, never per request. */
+export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
+  const config = resolveAdapterOptions(options);
+  const clientIp = options.clientIp ?? (() => null);
+  const maxFormBytes = options.maxFormBytes ?? DEFAULT_MAX_FORM_BYTES;
+  const onError = config.onError ?? console.error;
+
+  const originRefusal = (request: Request): Response | null => {
+    if (isSafeMethod(request.method)) return null;
+    const { method, headers } = request;
+    const refusal = checkOrigin(config, { method, headers, host: new URL(request.url).host });
+    return refusal ? problemResponse(refusal) : null;
+  };
+
+  const handler = (fn: WebHandler, guards: HandlerOptions = {}) => {
+    const roles = guards.requireRole ? guardRoles(guards.requireRole) : null;
+    const requireAuth = guards.requireAuth === true || roles !== null;
+    return async (request: Request): Promise<Response> => {
+      const refused = originRefusal(request);
+      if (refused) return refused;
+      const cookies: string[] = [];
+      try {
+        const client: ClientInfo = {
+          ip: clientIp(request) ?? null,
+          userAgent: request.headers.get('user-agent'),
+        };
+        const resolution = await resolveSession(
+          config,
+          request.headers.get('cookie'),
+          client.ip ?? null,
+        );
+        if (resolution.kind === 'throttled') {
+          throw new ThrottledError(resolution.retryAfterSeconds);
+        }
+        if (resolution.kind === 'refused') cookies.push(config.clearingCookie);
+        let auth = resolution.kind === 'signed-in' ? resolution.auth : null;
+        if (requireAuth && !auth) {
+          const safe = request.method === 'GET' || request.method === 'HEAD';
+          if (guards.redirectTo !== undefined && safe) return redirect(guards.redirectTo, cookies);
+          throw new UnauthenticatedError();
+        }
+        const refusal = roles ? roleRefusal(auth, roles) : null;
+        if (refusal) throw refusal;
+        let form: Promise<FormData> | undefined;
+        const readForm = () => {
+          form ??= readFormLimited(request, maxFormBytes);
+          return form;
+        };
+        if (auth && needsFormToken(request.method, request.headers.get('content-type'))) {
+          const header = request.headers.get(config.csrfHeader);
+          const candidate =
+            header ??
+            (isFormBody(request.headers.get('content-type'))
+              ? (await readForm()).get(config.csrfField)
+              : null);
+          if (!formTokenMatches(auth, candidate)) throw new CsrfTokenError();
+        }
+        const setCookie = (line: string) => {
+          const at = cookies.findIndex((l) => isSessionCookie(config, l));
+          if (at !== -1) cookies.splice(at, 1);
+          cookies.push(line);
+        };
+        const ctx: WebContext = {
+          get auth() {
+            return auth;
+          },
+          form: readForm,
+          async signIn(input) {
+            const done = await signInWithPassword(config, input, client, auth);
+            setCookie(done.setCookie);
+            auth = done.auth;
+            return done.user;
+          },
+          async startSession(user, opts = {}) {
+            const args = { ...client, remember: opts.remember ?? false };
+            const done = await startSession(config, user, args, auth);
+            setCookie(done.setCookie);
+            auth = done.auth;
+            return done.auth;
+          },
+          async signOut() {
+            setCookie(await endSession(config, auth, client));
+            auth = null;
+          },
+          async signOutEverywhere() {
+            const done = await endAllSessions(config, auth, client);
+            setCookie(done.setCookie);
+            auth = null;
+            return done.revoked;
+          },
+          csrfToken: () => (auth ? formToken(auth) : null),
+        };
+        return withCookies(await fn(request, ctx), cookies);
+      } catch (error) {
+        if (!(error instanceof CoatcheckError)) throw error;
+        if (error instanceof StoreUnavailableError) onError(error);
+        return problemResponse(error);
+      }
+    };
+  };
+
+  return Object.freeze({
+    handler,
+    checkOrigin: originRefusal,
+    cookieName: config.cookieName,
+    async authenticate(source: Request | HeaderReader) {
+      const isRequest = source instanceof Request;
+      const headers = isRequest ? source.headers : source;
+      const ip = isRequest ? (clientIp(source) ?? null) : null;
+      const resolution = await resolveSession(config, headers.get('cookie'), ip);
+      if (resolution.kind === 'throttled') throw new ThrottledError(resolution.retryAfterSeconds);
+      return resolution.kind === 'signed-in' ? resolution.auth : null;
+    },
+  });
+}
+
+/** The response with the session cookies appended, or untouched when it is a 5xx (fail closed). */
+function withCookies(response: Response, cookies: readonly string[]): Response {
+  if (cookies.length === 0 || response.status >= 500) return response;
+  let out = response;
+  try {
+    for (const line of cookies) out.headers.append('Set-Cookie', line);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error; // immutable headers (Response.redirect)
+    out = new Response(response.body, response);
+    for (const line of cookies) out.headers.append('Set-Cookie', line);
+  }
+  out.headers.set('Cache-Control', 'no-store');
+  return out;
+}
+
+function redirect(location: string, cookies: readonly string[]): Response {
+  const response = new Response(null, { status: 303, headers: { location } });
+  return withCookies(response, cookies);
+}

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
+import { serve } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { Hono } from 'hono';
+import { type CoatcheckEnv, coatcheck } from '../../src/adapters/hono.ts';
+import { UnauthenticatedError } from '../../src/core/errors.ts';
+import { adapterContract, COOKIE, type StartApp } from './contract.ts';
+import { adapterFixture } from './fixture.ts';
+
+/** The adapter contract on Hono over @hono/node-server. */
+
+const start: StartApp = async (fx, hits) => {
+  const auth = coatcheck({
+    engine: fx.engine,
+    accounts: fx.accounts,
+    clientIp: (c) => getConnInfo(c).remote.address ?? null,
+    onError: () => {},
+  });
+  const app = new Hono<CoatcheckEnv>();
+  app.use(auth.middleware);
+  app.onError(auth.errorHandler);
+  app.get('/whoami', (c) => c.json({ email: c.get('auth')?.user.email ?? null }));
+  app.get('/private', auth.requireAuth(), (c) => c.json({ email: c.var.auth?.user.email }));
+  app.get('/page', auth.requireAuth({ redirectTo: '/login' }), (c) => c.text('page'));
+  app.get('/admin', auth.requireRole('admin'), (c) => c.json({ ok: true }));
+  app.get('/token', (c) => c.json({ token: auth.csrfToken(c) }));
+  app.post('/login', async (c) => {
+    const json = c.req.header('content-type')?.startsWith('application/json');
+    const user = await auth.signIn(c, json ? await c.req.json() : await c.req.parseBody());
+    return c.json({ email: user.email });
+  });
+  app.post('/start', async (c) => {
+    const { userId } = await c.req.json();
+    const user = await fx.users.findById(String(userId));
+    if (!user) throw new UnauthenticatedError();
+    return c.json({ email: (await auth.startSession(c, user)).user.email });
+  });
+  app.post('/logout', async (c) => {
+    await auth.signOut(c);
+    return c.body(null, 204);
+  });
+  app.post('/logout-everywhere', async (c) => c.json({ revoked: await auth.signOutEverywhere(c) }));
+  app.post('/action', (c) => {
+    hits.count++;
+    return c.json({ done: true });
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () =>
+      resolve(s as Server),
+    );
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+};
+
+adapterContract('hono', start);
+
+describe('hono adapter, beyond the contract', () => {
+  const fx = adapterFixture();
+  const auth = coatcheck({ engine: fx.engine });
+
+  test('clears a refused cookie even on an immutable Response.redirect; a 5xx says nothing', async () => {
+    const app = new Hono<CoatcheckEnv>();
+    app.use(auth.middleware);
+    app.get('/go', () => Response.redirect('http://app.example/', 302));
+    app.get('/fail', (c) => c.text('down', 503));
+    const headers = { cookie: `${COOKIE}=garbage` };
+    const res = await app.request('http://app.example/go', { headers });
+    assert.equal(res.status, 302);
+    assert.deepEqual(res.headers.getSetCookie(), [
+      `${COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax`,
+    ]);
+    const failed = await app.request('http://app.example/fail', { headers });
+    assert.deepEqual(failed.headers.getSetCookie(), []);
+  });
+
+  test('a guard without the middleware is an error, never an open door', async () => {
+    const app = new Hono<CoatcheckEnv>();
+    app.get('/private', auth.requireAuth(), (c) => c.text('secret'));
+    const res = await app.request('http://app.example/private');
+    assert.equal(res.status, 500);
+  });
+});
