@@ -1,0 +1,136 @@
+import type { Row, Sql } from 'postgres';
+import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
+import { attempt } from './postgres-breaker.ts';
+import { defaultQueryTimeoutMs, type PostgresQueryOptions } from './postgres-db.ts';
+
+/** The users columns `toUser` decodes (a JOIN selects them under a `u_` prefix). */
+export const USER_COLUMNS = [
+  'id',
+  'email',
+  'name',
+  'roles',
+  'locked',
+  'password_hash',
+  'password_changed_at',
+  'created_at',
+] as const;
+
+/**
+ * Users in the `users` table of a database migrated by migratePostgres. Email is unique (the
+ * caller normalises it; a unique index on lower(email) is a second guard). Roles are a text[].
+ * Statements are prepared once per connection by the driver. Every failure, and no answer within
+ * `queryTimeoutMs`, surfaces as StoreUnavailableError.
+ */
+export class PostgresUserStore implements UserStore {
+  readonly #sql: Sql;
+  readonly #timeoutMs: number;
+
+  /** Uses the pool `sql` (shared with the other PostgreSQL stores; closing is theirs). */
+  constructor(sql: Sql, options: PostgresQueryOptions = {}) {
+    this.#sql = sql;
+    this.#timeoutMs = options.queryTimeoutMs ?? defaultQueryTimeoutMs();
+  }
+
+  /** One primary-key SELECT (read on every validate: roles and lock are never cached). */
+  async findById(id: string): Promise<UserRecord | null> {
+    const sql = this.#sql;
+    const [row] = await this.#run(
+      'findById',
+      async () => sql`SELECT ${sql(USER_COLUMNS)} FROM users WHERE id = ${id}`,
+    );
+    return row === undefined ? null : toUser(row);
+  }
+
+  /** Lookup by the normalised email, case-insensitively (through the lower(email) index). */
+  async findByEmail(email: string): Promise<UserRecord | null> {
+    const sql = this.#sql;
+    const [row] = await this.#run(
+      'findByEmail',
+      async () => sql`SELECT ${sql(USER_COLUMNS)} FROM users WHERE lower(email) = lower(${email})`,
+    );
+    return row === undefined ? null : toUser(row);
+  }
+
+  /** False (nothing written) when the email is taken; a duplicate id is a StoreUnavailableError. */
+  async create(user: UserRecord): Promise<boolean> {
+    const sql = this.#sql;
+    const row = {
+      id: user.id,
+      email: user.email,
+      name: user.name,
+      roles: [...user.roles],
+      locked: user.locked,
+      password_hash: user.passwordHash,
+      password_changed_at: user.passwordChangedAt,
+      created_at: user.createdAt,
+    };
+    // The arbiter is the lower(email) index, which also catches every exact-email duplicate;
+    // a primary-key clash is not arbitrated, so it still raises.
+    const result = await this.#run(
+      'create',
+      async () => sql`INSERT INTO users ${sql(row)} ON CONFLICT ((lower(email))) DO NOTHING`,
+    );
+    return result.count === 1;
+  }
+
+  /** Applies the defined fields of the patch in one statement; null for an unknown id. */
+  async update(id: string, patch: UserPatch): Promise<UserRecord | null> {
+    const sql = this.#sql;
+    // One statement of fixed text (one prepared plan): each flag says whether the patch carries
+    // the field, since `name` may legitimately become NULL.
+    const [row] = await this.#run(
+      'update',
+      async () => sql`UPDATE users SET
+          name = CASE WHEN ${patch.name !== undefined} THEN ${patch.name ?? null}::text
+            ELSE name END,
+          roles = CASE WHEN ${patch.roles !== undefined} THEN ${[...(patch.roles ?? [])]}::text[]
+            ELSE roles END,
+          locked = CASE WHEN ${patch.locked !== undefined} THEN ${patch.locked ?? false}
+            ELSE locked END,
+          password_hash = CASE WHEN ${patch.passwordHash !== undefined}
+            THEN ${patch.passwordHash ?? null}::text ELSE password_hash END,
+          password_changed_at = CASE WHEN ${patch.passwordChangedAt !== undefined}
+            THEN ${patch.passwordChangedAt ?? null}::bigint ELSE password_changed_at END
+        WHERE id = ${id}
+        RETURNING ${sql(USER_COLUMNS)}`,
+    );
+    return row === undefined ? null : toUser(row);
+  }
+
+  /** Ordered by email (byte order), then id. */
+  async list(args: { limit: number; offset: number }): Promise<UserRecord[]> {
+    const sql = this.#sql;
+    const limit = Math.max(0, Math.floor(args.limit));
+    const offset = Math.max(0, Math.floor(args.offset));
+    const rows = await this.#run(
+      'list',
+      async () => sql`SELECT ${sql(USER_COLUMNS)} FROM users
+        ORDER BY email, id LIMIT ${limit} OFFSET ${offset}`,
+    );
+    return rows.map((row) => toUser(row));
+  }
+
+  /** Number of users (exact). */
+  async count(): Promise<number> {
+    const [row] = await this.#run('count', async () => this.#sql`SELECT count(*) AS n FROM users`);
+    return Number(row?.n ?? 0);
+  }
+
+  #run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    return attempt(this.#sql, operation, this.#timeoutMs, work);
+  }
+}
+
+/** Decodes a row of USER_COLUMNS, each name preceded by `prefix` (a JOIN uses `u_`). */
+export function toUser(row: Row, prefix = ''): UserRecord {
+  return {
+    id: row[`${prefix}id`] as string,
+    email: row[`${prefix}email`] as string,
+    name: row[`${prefix}name`] as string | null,
+    roles: row[`${prefix}roles`] as string[],
+    locked: row[`${prefix}locked`] as boolean,
+    passwordHash: row[`${prefix}password_hash`] as string,
+    passwordChangedAt: Number(row[`${prefix}password_changed_at`]),
+    createdAt: Number(row[`${prefix}created_at`]),
+  };
+}
