@@ -1,28 +1,30 @@
 /**
  * Sessions in Redis ≥ 7 (or Valkey): standalone, Sentinel or Cluster, through node-redis.
  *
- * Design. `get(id)` knows only the session id, so a session must live under a key derived from the
- * id alone: `cc:s:<id>`, a JSON string with PXAT expiresAt (see ./redis-layout.ts). A user's sessions are
- * found through `cc:{u:<userId>}:i`, a ZSET of ids on the user's hash-tag slot. The two keys are on
- * different slots and no hash tag can fix that (the id does not reveal its user), so in Cluster no
- * write spanning both can be atomic. Instead every Lua script touches ONE key (atomic on its node)
- * and the writes are ordered so that these invariants hold at every instant, crashes included:
+ * Design. `get(id)` knows only the session id, so a session must live under a key derived from
+ * the id alone: `cc:s:<id>`, a JSON string with PXAT expiresAt (./redis-layout.ts says why not a
+ * HASH: 328 bytes against 896, measured). A user's sessions are found through `cc:{u:<userId>}:i`,
+ * a ZSET of ids on the user's hash-tag slot. The two keys are on different slots and no hash tag
+ * can fix that (the id does not reveal its user), so in Cluster no write spanning both can be
+ * atomic. Instead every Lua script touches ONE key (atomic on its node), and the steps are ordered
+ * so that these invariants hold at every instant, a crash between two steps included:
  * 1. A session key is written before its index entry and deleted before it, so a finished create
  *    (or rotate) is always visible to deleteByUser; a half-done one was never handed to a client.
- * 2. An index score is ≥ its session key's expiry (raised BEFORE a touch or rotate extends the key),
- *    so pruning `score < server TIME` only ever drops entries whose keys are already gone, and the
- *    index key (PEXPIREAT its top score) never expires before a member. Pruning runs on every
- *    create, rotate, touch, list and revoke, and listByUser drops entries whose hash is missing:
- *    no entry points nowhere for longer than that session's own lifetime.
+ * 2. An index score is ≥ its session key's expiry (raised BEFORE a touch or rotate extends the
+ *    key), so pruning `score < server TIME` only drops entries whose keys are already gone, and
+ *    the index key (PEXPIREAT its top score) never expires before a member. Pruning runs on every
+ *    index write and read, and listByUser drops entries whose key is missing: no entry points
+ *    nowhere for longer than its session's own lifetime.
  * 3. rotate writes `next` (key, then index entry) BEFORE it tombstones `previous` with a one-key
  *    compare-and-set (exactly one concurrent rotation wins; losers delete their `next`). A revoke
  *    racing it either deletes `previous` first (the tombstoning fails) or finds the tombstone and
  *    follows its `replacedBy` to `next`: a revoked session never lives on through a rotation.
- * Rejected: a per-user generation counter checked on read (O(1) revoke-all) would make `get` read a
- * second key on the user's slot, found only after the first read: two sequential round trips on
- * the hot path, to speed up a rare call whose size the session cap bounds anyway.
- * Costs: get 1 round trip (one GET); create 2; touch 3 (read owner, raise index, renew); rotate 4;
- * delete 2; deleteByUser 3 + one per rotation chain link; listByUser 2 (the GETs are pipelined).
+ * Rejected: a per-user generation counter checked on read (O(1) revoke-all) makes `get` read a
+ * second key, on the user's slot, known only after the first read: two sequential round trips on
+ * the hot path (measured: 2× the latency of one GET), to speed up a rare call whose size the
+ * session cap bounds anyway.
+ * Round trips: get 1 (one GET); create 2; touch 3 (read owner, raise index, renew); rotate 4;
+ * delete 2; deleteByUser 3 + one per rotation-chain link; listByUser 2 (the GETs are pipelined).
  */
 import { StoreUnavailableError } from '../core/errors.ts';
 import type { SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
@@ -40,16 +42,26 @@ export interface RedisSessionStoreOptions {
   keyPrefix?: string;
   /** Clock deciding expiry on read; pass the engine's clock in tests. @default Date.now */
   now?: () => number;
-  /** PUBLISH `{"sessionIds":[...]}` on `<prefix>inv` after delete, deleteByUser, rotate. @default true */
+  /**
+   * PUBLISH `{"sessionIds":[...]}` on `<prefix>inv` after delete, deleteByUser and rotate (the
+   * near cache's feed, ./redis-feed.ts, subscribes to it). A failed publish fails the call: the
+   * write stands, and a retry publishes again. @default true
+   */
   publishInvalidations?: boolean;
+  /**
+   * A call (all its round trips) unanswered this long rejects with StoreUnavailableError: the
+   * store fails closed on a hung or partitioned server, not only on a closed connection.
+   * @default 1000
+   */
+  timeoutMs?: number;
   /** Called on each change between reachable and unreachable (once per outage, not per call). */
   onStatus?: RedisStatusListener;
 }
 
 /**
- * A SessionStore on Redis (design above). Every method is atomic in effect under concurrency and
- * crashes, every failure rejects with StoreUnavailableError (cause kept), and the connection
- * recovers by itself: no call queues while Redis is unreachable, none crashes the process.
+ * A SessionStore on Redis (design above): its writes keep the invariants under any interleaving
+ * and crash, every failure rejects with StoreUnavailableError (cause kept), and the connection
+ * recovers by itself: no call waits on an unreachable Redis, none crashes the process.
  */
 export class RedisSessionStore implements SessionStore {
   readonly #redis: RedisConnection;
@@ -65,7 +77,7 @@ export class RedisSessionStore implements SessionStore {
     this.#now = options.now ?? Date.now;
     this.#channel =
       options.publishInvalidations === false ? null : L.invalidationChannel(this.#prefix);
-    this.#guard = new ConnectionGuard(connection, options.onStatus);
+    this.#guard = new ConnectionGuard(connection, options.timeoutMs ?? 1000, options.onStatus);
   }
 
   /** Inserts the record; a duplicate id rejects (ids are 128 random bits). */
@@ -75,10 +87,12 @@ export class RedisSessionStore implements SessionStore {
 
   /** Hot path: one GET. Null when absent or past `expiresAt` (by this store's clock). */
   get(id: string): Promise<SessionRecord | null> {
-    return this.#run('get', async () => {
-      const record = await this.#read(id);
-      return record !== null && record.expiresAt > this.#now() ? record : null;
-    });
+    return this.#run('get', () =>
+      this.#redis.get(this.#key(id)).then((text) => {
+        const record = L.decodeSession(id, text);
+        return record !== null && record.expiresAt > this.#now() ? record : null;
+      }),
+    );
   }
 
   /** Renews a live session; no-op for unknown, expired or rotated-out ids. */

@@ -20,11 +20,9 @@ export {
   type RedisSessionStoreOptions,
 } from './redis-sessions.ts';
 
-/** Options of `createRedisSessionStore`: the store's, plus how the connection behaves. */
+/** Options of `createRedisSessionStore`: the store's, plus how connecting behaves. */
 export interface CreateRedisSessionStoreOptions extends RedisSessionStoreOptions {
-  /** A command unanswered this long rejects with StoreUnavailableError. @default 1000 */
-  commandTimeoutMs?: number;
-  /** A connection attempt unanswered this long fails. @default 2000 */
+  /** Creation rejects when not connected within this long (each socket attempt too). @default 2000 */
   connectTimeoutMs?: number;
 }
 
@@ -39,16 +37,25 @@ export async function createRedisSessionStore(
 ): Promise<RedisSessionStore> {
   let connected = false;
   const connection = createRedisConnection(parseRedisUrl(url), {
-    commandTimeoutMs: options.commandTimeoutMs ?? 1000,
     connectTimeoutMs: options.connectTimeoutMs ?? 2000,
     retry: () => connected,
   });
   const store = new RedisSessionStore(connection, options);
+  const limitMs = options.connectTimeoutMs ?? 2000;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not connected within ${limitMs} ms`)), limitMs);
+  });
   try {
-    await connection.connect();
+    // A Sentinel connection retries inside connect(): the deadline bounds every topology alike.
+    const connecting = connection.connect();
+    connecting.catch(() => {}); // settles after the deadline too: never an unhandled rejection
+    await Promise.race([connecting, deadline]);
   } catch (error) {
     await store.close();
     throw new StoreUnavailableError(`Cannot connect to Redis: ${message(error)}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
   }
   connected = true;
   return store;

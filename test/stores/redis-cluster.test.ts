@@ -6,8 +6,9 @@ import { StoreUnavailableError } from '../../src/core/errors.ts';
 import { createRedisSessionStore, sessionKey, userIndexKey } from '../../src/stores/redis.ts';
 import { redisCli, startRedisCluster } from '../support/redis.ts';
 import { makeSession, sessionStoreContract } from './contract.ts';
-import { redisBehaviour } from './redis-behaviour.ts';
+import { type RedisFixture, redisBehaviour } from './redis-behaviour.ts';
 import { rawCluster } from './redis-checks.ts';
+import { redisRaces } from './redis-races.ts';
 
 const cluster = await startRedisCluster({ masters: 3 });
 const ports = cluster.nodes.map((node) => node.port);
@@ -42,7 +43,7 @@ sessionStoreContract(
   { sweepsByTtl: true },
 );
 
-redisBehaviour('3-master Cluster', {
+const fixture: RedisFixture = {
   store: fresh,
   raw: () => raw,
   connect: connectCluster,
@@ -52,7 +53,9 @@ redisBehaviour('3-master Cluster', {
     await subscriber.subscribe(channel, (message) => messages.push(message));
     return { messages, stop: () => subscriber.close() };
   },
-});
+};
+redisBehaviour('3-master Cluster', fixture);
+redisRaces('3-master Cluster', fixture);
 
 const slot = async (key: string) =>
   Number(await redisCli(ports[0] ?? 0, 'CLUSTER', 'KEYSLOT', key));

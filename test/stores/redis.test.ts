@@ -8,8 +8,9 @@ import { parseRedisUrl } from '../../src/stores/redis-connect.ts';
 import { sessionKey } from '../../src/stores/redis-layout.ts';
 import { freePort, redisCli, startRedis, startRedisSentinel } from '../support/redis.ts';
 import { makeSession, sessionStoreContract } from './contract.ts';
-import { redisBehaviour } from './redis-behaviour.ts';
+import { type RedisFixture, redisBehaviour } from './redis-behaviour.ts';
 import { rawStandalone } from './redis-checks.ts';
+import { redisRaces } from './redis-races.ts';
 
 const server = await startRedis();
 const sentinel = await startRedisSentinel();
@@ -47,7 +48,7 @@ sessionStoreContract(
   { sweepsByTtl: true },
 );
 
-redisBehaviour('standalone', {
+const fixture: RedisFixture = {
   store: fresh,
   raw: () => raw,
   connect: async () => {
@@ -62,7 +63,9 @@ redisBehaviour('standalone', {
     await subscriber.subscribe(channel, (message) => messages.push(message));
     return { messages, stop: () => subscriber.close() };
   },
-});
+};
+redisBehaviour('standalone', fixture);
+redisRaces('standalone', fixture);
 
 describe('Redis session store: standalone specifics', () => {
   it('stores the secret hash, never the secret or the token', async () => {
@@ -98,10 +101,12 @@ describe('Redis session store: standalone specifics', () => {
   });
 
   it('fails fast with store_unavailable when nothing listens at creation', async () => {
-    const started = Date.now();
-    const url = `redis://127.0.0.1:${await freePort()}`;
-    await assert.rejects(createRedisSessionStore(url), StoreUnavailableError);
-    assert.ok(Date.now() - started < 2000);
+    for (const scheme of ['redis', 'redis+cluster']) {
+      const started = Date.now();
+      const url = `${scheme}://127.0.0.1:${await freePort()}`;
+      await assert.rejects(createRedisSessionStore(url), StoreUnavailableError);
+      assert.ok(Date.now() - started < 2000, scheme);
+    }
   });
 
   it('takes an existing client, and closes it', async () => {
@@ -162,6 +167,37 @@ describe('Redis session store: outage', () => {
       process.off('unhandledRejection', onUnhandled);
       await store.close();
       await durable.stop();
+    }
+  });
+});
+
+describe('Redis session store: hung server', () => {
+  it('rejects calls to a hung server after timeoutMs, and works again once it answers', async () => {
+    const hung = await startRedis();
+    const statuses: boolean[] = [];
+    const store = await createRedisSessionStore(hung.url, {
+      timeoutMs: 300,
+      onStatus: (status) => statuses.push(status.up),
+    });
+    try {
+      const { record } = makeSession('alice');
+      await store.create(record);
+      hung.pause();
+      const started = Date.now();
+      const calls = [store.get(record.id), store.deleteByUser({ userId: 'alice' })];
+      for (const call of calls) await assert.rejects(call, { code: 'store_unavailable' });
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 290 && elapsed < 600, `took ${elapsed} ms`);
+      hung.resume();
+      // A timed-out call is not undone: its queued commands (the revoke) still run, in order.
+      const deadline = Date.now() + 2000;
+      while ((await store.get(record.id)) !== null && Date.now() < deadline) await sleep(20);
+      assert.equal(await store.get(record.id), null);
+      assert.deepEqual(statuses, [false, true]);
+    } finally {
+      hung.resume();
+      await store.close();
+      await hung.stop();
     }
   });
 });

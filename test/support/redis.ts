@@ -30,6 +30,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts the server again on the same port and directory; resolves once it answers PING. */
   restart(): Promise<void>;
+  /** SIGSTOP: the server hangs with its connections open (a partition, a stuck host). */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
 }
 
 /** A Cluster of masters without replicas; `url` is a `redis+cluster://` URL naming every node. */
@@ -94,14 +98,8 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
     for (let i = 0; i < count; i++) {
       nodes.push(
         await startServer((dir) => [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          join(dir, 'nodes.conf'),
-          '--cluster-node-timeout',
-          '2000',
-          '--appendonly',
-          'no',
+          ...['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')],
+          ...['--cluster-node-timeout', '2000', '--appendonly', 'no'],
         ]),
       );
     }
@@ -189,17 +187,9 @@ async function startServer(
     }
     const args = [
       ...leading,
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
+      ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no'],
+      ...['--logfile', join(dir, 'redis.log')],
       ...(sentinelConfig === undefined ? ['--save', ''] : []),
-      '--daemonize',
-      'no',
-      '--logfile',
-      join(dir, 'redis.log'),
       ...extraArgs(dir),
     ];
     const spawned = spawn('redis-server', args, { stdio: 'ignore' });
@@ -223,6 +213,7 @@ async function startServer(
     if (current === null || current.exitCode !== null || current.signalCode !== null) return;
     const exited = new Promise((resolve) => current.once('exit', resolve));
     current.kill(signal);
+    current.kill('SIGCONT'); // a paused server acts on the signal only once resumed
     await exited;
   };
   for (let attempt = 1; ; attempt++) {
@@ -249,6 +240,8 @@ async function startServer(
       removed = true;
     },
     kill: () => terminate('SIGKILL'),
+    pause: () => (child as ChildProcess | null)?.kill('SIGSTOP'),
+    resume: () => (child as ChildProcess | null)?.kill('SIGCONT'),
     restart: async () => {
       if (removed) throw new Error('the server was stopped for good');
       await terminate('SIGKILL');
