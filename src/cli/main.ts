@@ -7,6 +7,8 @@ import {
   parseCommandArgs,
   UsageError,
 } from './command.ts';
+import { downloadServerCommand } from './download-server.ts';
+import { keysListCommand, keysRotateCommand } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
 import { serveCommand } from './serve.ts';
 import { sessionsListCommand } from './sessions-list.ts';
@@ -30,6 +32,9 @@ export const COMMANDS: readonly Command[] = [
   userUnlockCommand,
   sessionsListCommand,
   sessionsRevokeCommand,
+  keysRotateCommand,
+  keysListCommand,
+  downloadServerCommand,
 ];
 
 const HELP = `Usage: coatcheck <command> [options]

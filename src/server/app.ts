@@ -10,7 +10,9 @@ import { sessionResolver } from './http/session.ts';
 import { pageRoutes } from './pages/routes.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { authRoutes } from './routes/auth.ts';
+import { downloadTokenRoutes } from './routes/download-tokens.ts';
 import { healthRoutes } from './routes/health.ts';
+import { jwksRoutes } from './routes/jwks.ts';
 import { verifyRoutes } from './routes/verify.ts';
 import type { Services } from './services.ts';
 
@@ -40,6 +42,8 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.route('/', healthRoutes(services));
   app.route('/', authRoutes(services));
   app.route('/', verifyRoutes(services, proxies));
+  app.route('/', downloadTokenRoutes(services));
+  app.route('/', jwksRoutes(services));
   app.route('/', adminRoutes(services));
   app.route('/', pageRoutes(services));
 

@@ -2,12 +2,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
   BadValue,
+  parseAudience,
   parseBoolean,
   parseByteSize,
   parseCookieBase,
   parseDuration,
   parseEmail,
   parseHost,
+  parseHttpUrl,
+  parseKeysSecret,
   parseLogLevel,
   parseOrigins,
   parsePassword,
@@ -54,6 +57,13 @@ export const SETTINGS = Object.freeze({
   logLevel: setting(['COATCHECK_LOG_LEVEL'], parseLogLevel),
   adminEmail: setting(['COATCHECK_ADMIN_EMAIL'], parseEmail),
   adminPassword: setting(['COATCHECK_ADMIN_PASSWORD'], parsePassword),
+  keysSecret: setting(['COATCHECK_KEYS_SECRET'], parseKeysSecret),
+  downloadUrl: setting(['COATCHECK_DOWNLOAD_URL'], parsePublicUrl),
+  downloadRoot: setting(['COATCHECK_DOWNLOAD_ROOT'], parsePath),
+  downloadTokenTtl: setting(['COATCHECK_DOWNLOAD_TOKEN_TTL'], parseDuration),
+  downloadPort: setting(['COATCHECK_DOWNLOAD_PORT'], parsePort),
+  downloadJwksUrl: setting(['COATCHECK_DOWNLOAD_JWKS_URL'], parseHttpUrl),
+  identityAudience: setting(['COATCHECK_IDENTITY_AUDIENCE'], parseAudience),
 });
 
 /** A setting's name, which is also its key in a config file. */
@@ -127,9 +137,10 @@ export class Reader {
   }
 
   /** A path setting, absolute: relative to the config file's directory when it came from there. */
-  path(key: 'dataDir', fallback: string): string {
+  path<F extends string | null>(key: 'dataDir' | 'downloadRoot', fallback: F): string | F {
     const found = this.#find(key);
     const value = this.get(key, fallback);
+    if (value === null) return fallback;
     const base = found?.fromFile && this.#file ? dirname(this.#file.path) : this.#cwd;
     return resolve(base, value);
   }

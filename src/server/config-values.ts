@@ -4,6 +4,7 @@ import { checkPasswordPolicy } from '../accounts/password-policy.ts';
 import { sessionCookieName } from '../core/cookie.ts';
 import { ConfigError, InvalidInputError, WeakPasswordError } from '../core/errors.ts';
 import { createOriginCheck } from '../core/origin.ts';
+import { decodeKeysSecret, MIN_SECRET_BYTES } from '../tokens/key-seal.ts';
 import { createProxyTrust } from './http/proxy-trust.ts';
 
 /**
@@ -220,4 +221,36 @@ export function parsePassword(raw: unknown): string {
     if (error instanceof InvalidInputError) throw new BadValue('must be a string');
     throw error;
   }
+}
+
+/** An absolute http(s) URL with any path (e.g. a JWKS URL); no user info, no fragment. */
+export function parseHttpUrl(raw: unknown): URL {
+  const url = typeof raw === 'string' ? URL.parse(raw.trim()) : null;
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new BadValue(`must be an absolute http:// or https:// URL, got ${shown(raw)}`);
+  }
+  if (url.username !== '' || url.password !== '' || url.hash !== '') {
+    throw new BadValue(`must not hold user info or a #fragment, got ${shown(raw)}`);
+  }
+  return url;
+}
+
+/** A JWT audience: 1 to 256 visible characters (typically the internal service's URL). */
+export function parseAudience(raw: unknown): string {
+  const text = typeof raw === 'string' ? raw.trim() : '';
+  if (/^[\x21-\x7e]{1,256}$/.test(text)) return text;
+  throw new BadValue(`must be 1 to 256 visible ASCII characters without spaces, got ${shown(raw)}`);
+}
+
+/**
+ * The secret sealing private signing keys: at least 32 bytes, as hex or base64/base64url
+ * (`openssl rand -base64 32`). Returned as canonical base64url. Secret: never echoed.
+ */
+export function parseKeysSecret(raw: unknown): string {
+  const bytes = typeof raw === 'string' ? decodeKeysSecret(raw) : null;
+  if (bytes !== null) return Buffer.from(bytes).toString('base64url');
+  throw new BadValue(
+    `must be at least ${MIN_SECRET_BYTES} random bytes written as hex or base64 ` +
+      '(e.g. the output of `openssl rand -base64 32`)',
+  );
 }

@@ -2,8 +2,10 @@ import { resolve } from 'node:path';
 import { sessionCookieName } from '../core/cookie.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { PolicyOptions } from '../core/policy.ts';
+import { type DownloadConfig, readDownload } from './config-download.ts';
 import { deepFreeze, KNOWN_ENV, nonEmpty, Reader } from './config-reader.ts';
 
+export { type DownloadConfig, MAX_DOWNLOAD_TOKEN_TTL_SECONDS } from './config-download.ts';
 export { SETTINGS } from './config-reader.ts';
 
 /** The resolved, validated server configuration (frozen). Secrets are never logged. */
@@ -39,6 +41,15 @@ export interface ServerConfig {
   /** First start only: create this admin when there are no users. */
   readonly bootstrapAdmin: { readonly email: string; readonly password: string } | null;
   readonly production: boolean;
+  /**
+   * Seals the private signing keys at rest (AES-256-GCM): ≥ 32 bytes, as base64url. null: keys
+   * are stored unencrypted (the server warns at start). Secret: never logged.
+   */
+  readonly keysSecret: string | null;
+  /** Download tokens and the download server (src/tokens/download.ts, src/download/). */
+  readonly download: DownloadConfig;
+  /** When set, /auth/verify adds `X-Auth-Identity`, a 60 s EdDSA JWT with this audience. */
+  readonly identityAudience: string | null;
 }
 
 /** A development configuration for tests and `createApp` callers; override what you need. */
@@ -57,6 +68,9 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     logLevel: 'silent',
     bootstrapAdmin: null,
     production: false,
+    keysSecret: null,
+    download: { url: null, root: null, tokenTtlSeconds: 120, port: 0, jwksUrl: null },
+    identityAudience: null,
     ...overrides,
   };
   return Object.freeze(config);
@@ -136,6 +150,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
     );
   }
 
+  const download = readDownload(r, { publicUrl, production, warn: options.warn });
+
   const maxSessions = r.get('maxSessionsPerUser', null);
   const session: PolicyOptions = {
     idleTimeoutSeconds: r.get('idleTimeout', 7 * 86_400),
@@ -170,6 +186,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
         ? { email: adminEmail, password: adminPassword }
         : null,
     production,
+    keysSecret: r.get('keysSecret', null),
+    download,
+    identityAudience: r.get('identityAudience', null),
   };
   const problems = r.problems();
   if (problems.length > 0) throw new ServerConfigError(problems);
@@ -196,5 +215,14 @@ export function describeConfig(config: ServerConfig): Record<string, unknown> {
     logLevel: config.logLevel,
     production: config.production,
     bootstrapAdmin: config.bootstrapAdmin === null ? null : { email: config.bootstrapAdmin.email },
+    signingKeysEncrypted: config.keysSecret !== null,
+    download: {
+      url: config.download.url?.origin ?? null,
+      root: config.download.root,
+      tokenTtlSeconds: config.download.tokenTtlSeconds,
+      port: config.download.port,
+      jwksUrl: config.download.jwksUrl?.href ?? null,
+    },
+    identityAudience: config.identityAudience,
   };
 }

@@ -43,6 +43,13 @@ export async function startServer(
   const services = createServices(config, { logger });
   let server: Server;
   try {
+    await services.keys.check();
+    if (config.keysSecret === null) {
+      logger.warn(
+        'COATCHECK_KEYS_SECRET is not set: the private keys signing download and identity tokens ' +
+          'are stored unencrypted in the database (set it to 32+ random bytes, base64 or hex)',
+      );
+    }
     await bootstrapAdmin(services, config.bootstrapAdmin, logger);
     server = await listen(createApp(services).fetch, config);
   } catch (error) {

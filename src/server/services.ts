@@ -6,6 +6,10 @@ import { SessionEngine } from '../core/engine.ts';
 import { createOriginCheck, type OriginCheck } from '../core/origin.ts';
 import type { AuditLog, SessionStore } from '../core/store.ts';
 import { openSqliteStores } from '../stores/sqlite.ts';
+import { SqliteKeyStore } from '../stores/sqlite-keys.ts';
+import { createKeySeal } from '../tokens/key-seal.ts';
+import { SigningKeys } from '../tokens/keys.ts';
+import { type DownloadPolicy, ownFolderPolicy } from '../tokens/resource.ts';
 import type { ServerConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -21,16 +25,32 @@ export interface Services {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly originCheck: OriginCheck;
+  /** The Ed25519 keys of download tokens and identity assertions (published as JWKS). */
+  readonly keys: SigningKeys;
+  /** Who may download what (POST /auth/download-tokens, the account page's Files). */
+  readonly downloadPolicy: DownloadPolicy;
+  /** The services' clock, epoch ms (tests inject one). */
+  readonly now: () => number;
   /** True when every store answers (for /readyz). Never throws. */
   ready(): Promise<boolean>;
   /** Closes the stores. */
   close(): Promise<void>;
 }
 
+/** Options of createServices. */
+export interface CreateServicesOptions {
+  /** @default a pino logger at `config.logLevel` */
+  logger?: Logger;
+  /** @default Date.now */
+  now?: () => number;
+  /** @default ownFolderPolicy: the user's own folder and `public/` */
+  downloadPolicy?: DownloadPolicy;
+}
+
 /** Builds the services on the embedded SQLite store under `config.dataDir`. */
 export function createServices(
   config: ServerConfig,
-  options: { logger?: Logger; now?: () => number } = {},
+  options: CreateServicesOptions = {},
 ): Services {
   const stores = openSqliteStores(join(config.dataDir, 'coatcheck.db'));
   const now = options.now ?? Date.now;
@@ -44,6 +64,12 @@ export function createServices(
   });
   const accounts = new Accounts({ users: stores.users, engine, audit: stores.audit, now });
   const publicOrigin = config.publicUrl?.origin;
+  const secret = config.keysSecret === null ? null : Buffer.from(config.keysSecret, 'base64url');
+  const keys = new SigningKeys({
+    store: new SqliteKeyStore(stores.db),
+    seal: createKeySeal(secret),
+    now,
+  });
   return {
     config,
     engine,
@@ -57,6 +83,9 @@ export function createServices(
       trustedOrigins: config.trustedOrigins,
       ...(publicOrigin ? { publicOrigin } : {}),
     }),
+    keys,
+    downloadPolicy: options.downloadPolicy ?? ownFolderPolicy,
+    now,
     async ready() {
       try {
         await stores.users.count();

@@ -4,7 +4,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../core/errors.ts';
 
 /**
- * The one SQLite file that holds users, sessions and audit events: opening, pragmas and migrations.
+ * The one SQLite file that holds users, sessions, audit events and signing keys: opening, pragmas
+ * and migrations.
  * All times are epoch milliseconds in INTEGER columns; booleans are 0/1.
  */
 
@@ -60,6 +61,19 @@ export const MIGRATIONS: readonly string[] = [
   -- seq is the rowid, which every index already ends with: these serve ORDER BY at DESC, seq DESC.
   CREATE INDEX audit_events_by_time ON audit_events (at);
   CREATE INDEX audit_events_by_user ON audit_events (user_id, at);
+  `,
+  // v2: signing keys of download and identity tokens (src/tokens/keys.ts). private_key is sealed
+  // (AES-256-GCM when a keys secret is configured); expires_at is NULL while the key signs.
+  `
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY NOT NULL,
+    alg TEXT NOT NULL,
+    public_jwk TEXT NOT NULL CHECK (json_valid(public_jwk)),
+    private_key BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    not_before INTEGER NOT NULL,
+    expires_at INTEGER
+  ) STRICT;
   `,
 ];
 

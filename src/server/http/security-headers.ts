@@ -16,6 +16,17 @@ export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
   "frame-ancestors 'none'; base-uri 'none'";
 
+/**
+ * The CSP for this configuration: CONTENT_SECURITY_POLICY, with the download server's origin added
+ * to form-action when downloads are on (the account page's download forms answer with a redirect
+ * there, and browsers apply form-action to redirects after a form submission).
+ */
+export function contentSecurityPolicy(config: Pick<ServerConfig, 'download'>): string {
+  const download = config.download.url?.origin;
+  if (download === undefined) return CONTENT_SECURITY_POLICY;
+  return CONTENT_SECURITY_POLICY.replace("form-action 'self'", `form-action 'self' ${download}`);
+}
+
 /** ASVS 5.0 V3.4.1: one year, subdomains included. Sent only when served over HTTPS. */
 export const STRICT_TRANSPORT_SECURITY = 'max-age=31536000; includeSubDomains';
 
@@ -28,7 +39,7 @@ export function securityHeaders(config: ServerConfig): MiddlewareHandler {
   const fixed: [string, string][] = [
     ['X-Content-Type-Options', 'nosniff'],
     ['Referrer-Policy', 'no-referrer'],
-    ['Content-Security-Policy', CONTENT_SECURITY_POLICY],
+    ['Content-Security-Policy', contentSecurityPolicy(config)],
     ['X-Frame-Options', 'DENY'],
     ['Cross-Origin-Opener-Policy', 'same-origin'],
     ['Cross-Origin-Resource-Policy', 'same-origin'],

@@ -5,7 +5,9 @@ import type { SessionView } from '../../core/engine.ts';
 import type { AppEnv, Auth } from '../context.ts';
 import { setSessionCookie } from '../http/cookies.ts';
 import { clientInfo } from '../http/request-context.ts';
+import { grantDownload } from '../routes/download-tokens.ts';
 import type { Services } from '../services.ts';
+import { type DownloadableFile, filesSection, listDownloadableFiles } from './files.ts';
 import { field } from './form.ts';
 import {
   failurePage,
@@ -20,9 +22,10 @@ import { noticeText, withNotice } from './notices.ts';
 import { reauthPage, reauthReturn } from './reauth-page.ts';
 
 /**
- * The account page: profile, "where you're signed in" (every live session with device, IP and
- * last activity, this one marked, the others revocable) and the password change form, plus the
- * POST handlers behind its buttons. Every form carries the session's synchronizer token.
+ * The account page: profile, the files the user may download (when downloads are on), "where
+ * you're signed in" (every live session with device, IP and last activity, this one marked, the
+ * others revocable) and the password change form, plus the POST handlers behind its buttons.
+ * Every form carries the session's synchronizer token.
  */
 
 /** What the account page shows besides the caller's own data. */
@@ -32,6 +35,8 @@ export interface AccountView {
   readonly errors?: readonly string[];
   /** A refusal of the password change (shown in its card). */
   readonly passwordErrors?: readonly string[];
+  /** The "Files" card: absent when downloads are off. */
+  readonly files?: { readonly list: readonly DownloadableFile[]; readonly ttlSeconds: number };
 }
 
 /** The account page of `auth`'s user, listing `sessions`. */
@@ -52,6 +57,7 @@ export function accountPage(auth: Auth, sessions: readonly SessionView[], view: 
 <dt>Roles</dt><dd>${user.roles.map((r) => html`<span class="badge">${r}</span>`)}</dd>
 </dl>
 </section>
+${view.files ? filesSection(view.files.list, viewer.csrfToken, view.files.ttlSeconds) : ''}
 <section class="card wide" aria-labelledby="devices">
 <h2 id="devices">Where you’re signed in</h2>
 <div class="table-wrap"><table>
@@ -97,11 +103,23 @@ function sessionRow(s: SessionView, csrfToken: string, now: number): Html {
 </tr>`;
 }
 
-/** GET /account and its actions: revoke one or all other sessions, change password, re-auth. */
+/**
+ * GET /account and its actions: revoke one or all other sessions, change password, re-auth, and
+ * download a file (mint a token, 303 to the download server).
+ */
 export function mountAccount(app: Hono<AppEnv>, services: Services): void {
   const { accounts, config, metrics } = services;
-  const render = async (auth: Auth, view: AccountView) =>
-    accountPage(auth, await accounts.listSessions(auth.session), view);
+  const { download } = config;
+  const render = async (auth: Auth, view: AccountView) => {
+    const sessions = await accounts.listSessions(auth.session);
+    if (download.url === null) return accountPage(auth, sessions, view);
+    const list =
+      download.root === null ? [] : await listDownloadableFiles(services, download.root, auth.user);
+    return accountPage(auth, sessions, {
+      ...view,
+      files: { list, ttlSeconds: download.tokenTtlSeconds },
+    });
+  };
 
   app.get('/account', async (c) => {
     const auth = signedInOrRedirect(c);
@@ -124,6 +142,17 @@ export function mountAccount(app: Hono<AppEnv>, services: Services): void {
       return seeOther(c, withNotice('/login', 'signed_out'));
     } catch (error) {
       return failurePage(c, services, error, (errors) => render(auth, { errors }));
+    }
+  });
+
+  app.post('/account/files/download', async (c) => {
+    const post = await signedInPost(c, services, '/account');
+    if (post instanceof Response) return post;
+    try {
+      const grant = await grantDownload(c, services, post.auth, field(post.fields, 'resource'));
+      return seeOther(c, grant.url);
+    } catch (error) {
+      return failurePage(c, services, error, (errors) => render(post.auth, { errors }));
     }
   });
 

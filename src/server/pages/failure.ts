@@ -25,6 +25,7 @@ const FIELD_LABELS: Readonly<Record<string, string>> = {
   newPassword: 'New password',
   roles: 'Roles',
   locked: 'Lock',
+  resource: 'File',
 };
 
 /**

@@ -1,17 +1,22 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { CrossOriginError, UnauthenticatedError } from '../../core/errors.ts';
+import { issueIdentityToken } from '../../tokens/identity.ts';
 import type { AppEnv } from '../context.ts';
 import { bearerCredential } from '../http/bearer.ts';
 import type { ProxyTrust } from '../http/proxy-trust.ts';
 import { peerAddress, securityEvent } from '../http/request-context.ts';
+import { loginUrl, safeReturnPath } from '../pages/return-path.ts';
 import type { Services } from '../services.ts';
+import { issuerOf } from './download-tokens.ts';
 
 /**
  * Forward-auth (`GET /auth/verify`) for reverse proxies (Traefik forwardAuth, Caddy forward_auth,
- * nginx auth_request): 200 with the caller's identity in X-Auth-User-* headers, or 401. The
- * identity comes only from the validated session, never from request headers, and the answer is
- * never cached (no-store, set for every response in security-headers.ts; ASVS 5.0 V14.2.2).
+ * nginx auth_request): 200 with the caller's identity in X-Auth-User-* headers (and, when an
+ * identity audience is configured, a signed `X-Auth-Identity`), or 401. The identity comes only
+ * from the validated session, never from request headers, and the answer is never cached
+ * (no-store, set for every response in security-headers.ts; ASVS 5.0 V14.2.2). See
+ * docs/forward-auth.md for each proxy's configuration.
  */
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -31,29 +36,64 @@ export function headerSafe(value: string): string {
 /** The /auth/verify route. */
 export function verifyRoutes(services: Services, proxies: ProxyTrust): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get('/auth/verify', (c) => {
+  const audience = services.config.identityAudience;
+  app.get('/auth/verify', async (c) => {
     refuseForwardedCrossOrigin(c, services, proxies);
     const auth = c.get('auth');
-    if (auth === null) throw new UnauthenticatedError();
+    if (auth === null) {
+      const login = pageLoginUrl(c);
+      if (login !== null) c.header('X-Auth-Login-Url', login);
+      throw new UnauthenticatedError();
+    }
     c.header('X-Auth-User-Id', auth.user.id);
     c.header('X-Auth-User-Email', headerSafe(auth.user.email));
     c.header('X-Auth-User-Roles', auth.user.roles.join(','));
+    if (audience !== null) {
+      const identity = await issueIdentityToken(services.keys, {
+        issuer: issuerOf(c, services),
+        audience,
+        user: auth.user,
+        sessionId: auth.session.id,
+        now: services.now(),
+      });
+      c.header('X-Auth-Identity', identity);
+    }
     return c.body(null, 200);
   });
   return app;
 }
 
+/** The method of the request the proxy is asking about (nginx sends X-Original-Method). */
+function forwardedMethod(c: Context<AppEnv>): string | undefined {
+  return (c.req.header('x-forwarded-method') ?? c.req.header('x-original-method'))?.toUpperCase();
+}
+
+/**
+ * For a signed-out page request (a GET or HEAD that accepts text/html), the sign-in URL that
+ * comes back to the original page: `/login?next=<path>`. A proxy may turn the 401 into a redirect
+ * there (nginx: error_page). The original URI (X-Forwarded-Uri, or nginx's X-Original-URI) is
+ * honoured only as a same-origin path; otherwise the sign-in page returns to the account page.
+ */
+function pageLoginUrl(c: Context<AppEnv>): string | null {
+  const method = forwardedMethod(c) ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') return null;
+  if (!(c.req.header('accept') ?? '').toLowerCase().includes('text/html')) return null;
+  const uri = c.req.header('x-forwarded-uri') ?? c.req.header('x-original-uri');
+  return loginUrl(safeReturnPath(uri) ?? '/');
+}
+
 /**
  * The proxy asks with GET whatever the original method was, so the cross-origin check is run on
- * the original request it describes: X-Forwarded-Method and X-Forwarded-Host, with the Origin and
- * Sec-Fetch-Site headers the proxy passes through. Believed only from a trusted proxy.
+ * the original request it describes: X-Forwarded-Method (or X-Original-Method) and
+ * X-Forwarded-Host, with the Origin and Sec-Fetch-Site headers the proxy passes through. Believed
+ * only from a trusted proxy.
  */
 function refuseForwardedCrossOrigin(
   c: Context<AppEnv>,
   services: Services,
   proxies: ProxyTrust,
 ): void {
-  const method = c.req.header('x-forwarded-method')?.toUpperCase();
+  const method = forwardedMethod(c);
   if (method === undefined || SAFE_METHODS.has(method)) return;
   if (!proxies.trusts(peerAddress(c))) return;
   if (bearerCredential(c, { enabled: services.config.bearerTransport }) !== null) return;

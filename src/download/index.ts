@@ -1,0 +1,32 @@
+/**
+ * `coatcheck/download`: the download server, to run with `coatcheck download-server` or to embed
+ * (`createDownloadServer(...).fetch` is a Web-standard handler; `.listen()` runs it on node:http).
+ * It loads no database driver: it needs the directory to serve, the app's public keys (a JWKS URL
+ * or a local key set), the issuer and audience to expect, and a replay guard.
+ */
+
+export { DOWNLOAD_TOKEN_TYPE, type DownloadClaims } from '../tokens/download.ts';
+export { IDENTITY_TOKEN_TYPE, type IdentityClaims } from '../tokens/identity.ts';
+export { attachmentDisposition, filesPathSegments, mediaType } from './files.ts';
+export { maskTokens } from './log-mask.ts';
+export { decideRange, type RangeDecision } from './range.ts';
+export {
+  MemoryReplayGuard,
+  type MemoryReplayGuardOptions,
+  type ReplayEntry,
+  type ReplayGuard,
+} from './replay.ts';
+export {
+  createDownloadServer,
+  type DownloadLogEntry,
+  type DownloadServer,
+  type DownloadServerOptions,
+  type ListeningDownloadServer,
+} from './server.ts';
+export {
+  createDownloadVerifier,
+  type DownloadVerdict,
+  type DownloadVerifierOptions,
+  type KeySource,
+  type VerifiedDownload,
+} from './verify.ts';
