@@ -16,8 +16,6 @@ import {
   type AdapterOptions,
   type Auth,
   checkOrigin,
-  endAllSessions,
-  endSession,
   formToken,
   formTokenMatches,
   guardRoles,
@@ -26,10 +24,9 @@ import {
   resolveAdapterOptions,
   resolveSession,
   roleRefusal,
-  signInWithPassword,
-  startSession,
 } from './core.ts';
 import { problemReply, replaceSetCookie } from './problem.ts';
+import { endAllSessions, endSession, signInWithPassword, startSession } from './sign-in.ts';
 
 /**
  * Coatcheck for Express 5: one middleware (cross-origin check, session, form token), guards, and

@@ -21,8 +21,6 @@ import {
   type AdapterOptions,
   type Auth,
   checkOrigin,
-  endAllSessions,
-  endSession,
   formToken,
   formTokenMatches,
   guardRoles,
@@ -31,10 +29,9 @@ import {
   resolveAdapterOptions,
   resolveSession,
   roleRefusal,
-  signInWithPassword,
-  startSession,
 } from './core.ts';
 import { problemReply, replaceSetCookie } from './problem.ts';
+import { endAllSessions, endSession, signInWithPassword, startSession } from './sign-in.ts';
 
 /**
  * Coatcheck as a Fastify 5 plugin (wrapped with fastify-plugin, so its hooks and decorators apply

@@ -14,21 +14,23 @@ import {
   type AdapterOptions,
   type Auth,
   checkOrigin,
-  endAllSessions,
-  endSession,
   formToken,
   formTokenMatches,
   guardRoles,
   isSafeMethod,
-  isSessionCookie,
   needsFormToken,
   resolveAdapterOptions,
   resolveSession,
   roleRefusal,
-  signInWithPassword,
-  startSession,
 } from './core.ts';
 import { problemResponse } from './problem.ts';
+import {
+  endAllSessions,
+  endSession,
+  isSessionCookie,
+  signInWithPassword,
+  startSession,
+} from './sign-in.ts';
 
 /**
  * Coatcheck as Hono middleware, for any runtime Hono runs on: the cross-origin check, the session

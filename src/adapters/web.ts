@@ -13,21 +13,23 @@ import {
   type AdapterOptions,
   type Auth,
   checkOrigin,
-  endAllSessions,
-  endSession,
   formToken,
   formTokenMatches,
   guardRoles,
   isSafeMethod,
-  isSessionCookie,
   needsFormToken,
   resolveAdapterOptions,
   resolveSession,
   roleRefusal,
-  signInWithPassword,
-  startSession,
 } from './core.ts';
 import { problemResponse } from './problem.ts';
+import {
+  endAllSessions,
+  endSession,
+  isSessionCookie,
+  signInWithPassword,
+  startSession,
+} from './sign-in.ts';
 import { DEFAULT_MAX_FORM_BYTES, isFormBody, readFormLimited } from './web-form.ts';
 
 /**
