@@ -14,10 +14,17 @@ const run = promisify(execFile);
 const STARTUP_MS = 10_000;
 const live = new Set<ChildProcess>();
 
-// A safety net for a crashed test file: every server still running dies with the test process.
-process.once('exit', () => {
+// A safety net for a crashed or interrupted test file: every server still running dies with it.
+const killAll = () => {
   for (const child of live) child.kill('SIGKILL');
-});
+};
+process.once('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal); // the default action, now that this listener is gone
+  });
+}
 
 /** One redis-server process. `restart()` reuses the port and directory (and so an AOF file). */
 export interface RedisServer {
