@@ -12,7 +12,8 @@ Creates a new Ed25519 signing key in the database; the server signs every new do
 identity assertion with it from its next request on. The previous key signs nothing more but stays
 in /.well-known/jwks.json for ${RETIREMENT_SECONDS} s (the longest token lifetime plus a minute of
 clock skew), so tokens it signed keep verifying until they expire; then it is deleted. Keys are
-sealed with COATCHECK_KEYS_SECRET when it is set.
+sealed with COATCHECK_KEYS_SECRET when it is set: run this command with the server's secret (it
+refuses to rotate when the current key does not open with the secret it is given).
 
 Example:
   coatcheck keys rotate

@@ -103,8 +103,12 @@ export class SigningKeys {
   /**
    * A new key signs from now on; the previous one stays in the JWKS for RETIREMENT_SECONDS and
    * keys retired longer ago are deleted. Returns the new kid and when the old keys disappear.
+   * ConfigError, and nothing changed, when the current key does not open with this seal.
    */
   async rotate(): Promise<{ kid: string; retireAt: number }> {
+    // The current key must open with our secret: a mistyped COATCHECK_KEYS_SECRET would otherwise
+    // seal a new signing key that the server cannot open.
+    if ((await this.#store.list()).some((r) => r.expiresAt === null)) await this.#current();
     const now = this.#now();
     const record = await this.#generate(now);
     const retireAt = now + RETIREMENT_SECONDS * 1000;

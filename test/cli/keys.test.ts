@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { after, describe, it } from 'node:test';
+import { decodeProtectedHeader } from 'jose';
+import { testConfig } from '../../src/server/config.ts';
+import { createServices } from '../../src/server/services.ts';
+import { childEnv, cli, freshDataDir, MAIN } from './run-cli.ts';
+
+// `coatcheck keys rotate|list` beside a running server (same SQLite file), and `download-server`.
+
+const SECRET = Buffer.alloc(32, 3).toString('base64');
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+const dataDir = () => {
+  const dir = freshDataDir();
+  dirs.push(dir);
+  return dir;
+};
+
+describe('coatcheck keys', () => {
+  it('rotate: a running server signs with the new kid at once; list shows both keys', async () => {
+    const dir = dataDir();
+    const keysSecret = Buffer.alloc(32, 3).toString('base64url');
+    const services = createServices(testConfig({ dataDir: dir, keysSecret }));
+    try {
+      const oldKid = await services.keys.check();
+      const run = await cli(['keys', 'rotate'], {
+        dataDir: dir,
+        env: { COATCHECK_KEYS_SECRET: SECRET },
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const newKid = /new signing key (\S+);/.exec(run.stdout)?.[1];
+      assert.ok(newKid && newKid !== oldKid);
+      const token = await services.keys.sign({}, { typ: 'x+jwt' });
+      assert.equal(decodeProtectedHeader(token).kid, newKid);
+      const kids = (await services.keys.jwks()).keys.map((k) => k.kid).sort();
+      assert.deepEqual(kids, [oldKid, newKid].sort());
+
+      const list = await cli(['keys', 'list'], { dataDir: dir });
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, new RegExp(`${newKid}\\s+created \\S+\\s+signing`));
+      assert.match(
+        list.stdout,
+        new RegExp(`${oldKid}\\s+created \\S+\\s+retired, published until`),
+      );
+      assert.doesNotMatch(list.stdout, /"d"|PRIVATE/);
+    } finally {
+      await services.close();
+    }
+  });
+
+  it('rotate refuses a secret the current key was not sealed with, and changes nothing', async () => {
+    const dir = dataDir();
+    const first = await cli(['keys', 'rotate'], {
+      dataDir: dir,
+      env: { COATCHECK_KEYS_SECRET: SECRET },
+    });
+    assert.equal(first.code, 0, first.stderr);
+    const wrong = Buffer.alloc(32, 4).toString('base64');
+    const run = await cli(['keys', 'rotate'], {
+      dataDir: dir,
+      env: { COATCHECK_KEYS_SECRET: wrong },
+    });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /does not open/);
+    assert.equal(run.stderr.includes(wrong), false);
+    const list = await cli(['keys', 'list'], { dataDir: dir });
+    assert.equal(list.stdout.trim().split('\n').length, 1);
+  });
+
+  it('a short keys secret is refused without being echoed', async () => {
+    const short = Buffer.alloc(16, 5).toString('base64');
+    const run = await cli(['keys', 'list'], {
+      dataDir: dataDir(),
+      env: { COATCHECK_KEYS_SECRET: short },
+    });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /COATCHECK_KEYS_SECRET: must be at least 32 random bytes/);
+    assert.equal(run.stderr.includes(short), false);
+  });
+});
+
+describe('coatcheck download-server', () => {
+  it('names every missing setting (exit 2)', async () => {
+    const run = await cli(['download-server'], { dataDir: dataDir() });
+    assert.equal(run.code, 2);
+    for (const name of [
+      'COATCHECK_PUBLIC_URL',
+      'COATCHECK_DOWNLOAD_URL',
+      'COATCHECK_DOWNLOAD_ROOT',
+    ]) {
+      assert.match(run.stderr, new RegExp(name));
+    }
+  });
+
+  it('serves until SIGTERM: refuses a request without a token, masks tokens in its log', async () => {
+    const root = mkdtempSync(`${tmpdir()}/coatcheck-root-`);
+    dirs.push(root);
+    const child = spawn(process.execPath, [MAIN, 'download-server'], {
+      env: childEnv({
+        COATCHECK_DATA_DIR: dataDir(),
+        COATCHECK_PUBLIC_URL: 'http://127.0.0.1:9',
+        COATCHECK_DOWNLOAD_URL: 'http://files.localhost:3001',
+        COATCHECK_DOWNLOAD_ROOT: root,
+        COATCHECK_DOWNLOAD_PORT: '0',
+      }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      let url: string | undefined;
+      for (let i = 0; i < 200 && url === undefined; i++) {
+        url = /"url":"(http:\/\/[^"]+)"/.exec(stdout)?.[1];
+        if (url === undefined) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(url, stdout);
+      const res = await fetch(`${url}/files/a.txt?token=abc.def.ghi`, {
+        headers: { cookie: 'coatcheck=cookie-value-never-logged' },
+      });
+      assert.equal(res.status, 401);
+      await res.text();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+    assert.match(stdout, /token=\[redacted\]/);
+    assert.equal(stdout.includes('abc.def.ghi'), false);
+    assert.equal(stdout.includes('cookie-value-never-logged'), false);
+  });
+});
