@@ -181,7 +181,14 @@ export class SessionEngine {
     if (parsed === null) return { ok: false, reason: 'malformed' };
     const cache = this.#cache;
     const hit = cache?.get(parsed.id, now);
-    if (hit) return this.#checkCached(hit, parsed.secret, now);
+    if (hit) {
+      // Another node's renewal does not invalidate caches, so a cached lastSeenAt may be older
+      // than the store's: an idle-looking hit is re-read from the store before anything is deleted.
+      if (expiryReason(this.policy, hit.session, hit.user.roles, now) !== 'expired_idle') {
+        return this.#checkCached(hit, parsed.secret, now);
+      }
+      cache?.invalidate({ sessionIds: [parsed.id] });
+    }
     const epoch = cache?.epoch() ?? 0;
     let session: SessionRecord;
     let user: SessionUser | null | undefined; // undefined: not read yet

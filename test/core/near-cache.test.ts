@@ -156,18 +156,29 @@ describe('near cache', () => {
     assert.equal((await b.validate(token)).ok, false);
   });
 
-  it('still enforces idle expiry on a cache hit', async () => {
-    const { engines, user, clock, reads } = cluster(new LocalInvalidationFeed(), 10);
+  it('still enforces idle expiry on a cache hit, confirming it against the store', async () => {
+    const { engines, user, clock } = cluster(new LocalInvalidationFeed(), 10);
     const [a] = engines;
     assert.ok(a);
     const { token } = await a.create(user);
     assert.ok((await a.validate(token)).ok);
-    const before = reads.sessions;
     clock.now += 10_001; // idle timeout passed, cache entry still younger than maxAge
     const result = await a.validate(token);
-    assert.equal(reads.sessions, before, 'answered from the cache');
     assert.equal(result.ok, false);
-    assert.equal(!result.ok && result.reason, 'expired_idle');
+    assert.equal(a.nearCache?.size, 0);
+  });
+
+  it('does not expire a session another node renewed (a stale cached lastSeenAt is re-read)', async () => {
+    const { engines, user, clock } = cluster(new LocalInvalidationFeed(), 120);
+    const [a, b] = engines;
+    assert.ok(a && b);
+    const { token } = await a.create(user);
+    assert.ok((await b.validate(token)).ok); // B caches lastSeenAt = t0
+    clock.now += 61_000;
+    assert.ok((await a.validate(token)).ok); // A renews in the store (no invalidation)
+    clock.now += 59_500; // 120.5 s after t0 by B's cached copy; 59.5 s after A's renewal
+    const result = await b.validate(token);
+    assert.ok(result.ok, 'B must re-read the store instead of expiring the session');
   });
 
   it('re-reads the store once an entry is older than maxAgeSeconds', async () => {
