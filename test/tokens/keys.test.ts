@@ -10,6 +10,7 @@ import { SqliteKeyStore } from '../../src/stores/sqlite-keys.ts';
 import { createKeySeal, decodeKeysSecret } from '../../src/tokens/key-seal.ts';
 import { type KeyStore, MemoryKeyStore } from '../../src/tokens/key-store.ts';
 import { RETIREMENT_SECONDS, SigningKeys } from '../../src/tokens/keys.ts';
+import { keyStoreContract } from './key-store-contract.ts';
 
 // Signing keys: sealed at rest, one signer at a time, rotation with overlap, JWKS of public parts.
 
@@ -25,6 +26,9 @@ function sqliteStore(): { store: SqliteKeyStore; path: string } {
   const path = join(dir, 'coatcheck.db');
   return { store: new SqliteKeyStore(openSqliteDatabase(path)), path };
 }
+
+keyStoreContract('memory', async () => ({ store: new MemoryKeyStore(), cleanup: async () => {} }));
+keyStoreContract('sqlite', async () => ({ store: sqliteStore().store, cleanup: async () => {} }));
 
 describe('key seal', () => {
   const der = new Uint8Array([48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 112]);
