@@ -159,7 +159,10 @@ async function pack(work: string): Promise<Packed> {
     cpSync(join(REPO, entry), join(root, entry), { recursive: true });
   }
   const tsc = join(REPO, 'node_modules/typescript/bin/tsc');
-  await run(node, [tsc, '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(root, 'dist')]);
+  const build = ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(root, 'dist')];
+  await run(node, [tsc, ...build]).catch((error) => {
+    throw new Error(`the build failed:\n${error.stdout}${error.stderr}`);
+  });
   // --ignore-scripts: prepack would rebuild; the build above used the same config.
   const { stdout } = await run(
     npm,
