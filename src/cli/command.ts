@@ -4,7 +4,7 @@ import type { UserRecord } from '../accounts/user-store.ts';
 import type { AuditEventType } from '../core/store.ts';
 import { loadConfig, type ServerConfig } from '../server/config.ts';
 import { createLogger } from '../server/logger.ts';
-import { createServices, type Services } from '../server/services.ts';
+import { openServices, type Services } from '../server/services.ts';
 
 /** What a command may touch of the outside world (the real process, or a test's fakes). */
 export interface CliIo {
@@ -90,15 +90,16 @@ export function configFor(args: CliArgs, io: CliIo): ServerConfig {
 }
 
 /**
- * Runs `fn` on the server's own services over the same SQLite file (WAL: safe beside a running
- * server, which reads fresh state per request), and closes them afterwards.
+ * Runs `fn` on the server's own services over the same stores (the SQLite file in WAL mode, or
+ * Redis/PostgreSQL: safe beside a running server, which reads fresh state per request; with a near
+ * cache the CLI's changes are published like the server's), and closes them afterwards.
  */
 export async function withServices<T>(
   args: CliArgs,
   io: CliIo,
   fn: (services: Services) => Promise<T>,
 ): Promise<T> {
-  const services = createServices(configFor(args, io), {
+  const services = await openServices(configFor(args, io), {
     logger: createLogger({ level: 'silent' }),
   });
   try {

@@ -6,6 +6,7 @@ import {
   parseBoolean,
   parseByteSize,
   parseCookieBase,
+  parseDatabaseUrl,
   parseDuration,
   parseEmail,
   parseHost,
@@ -20,6 +21,7 @@ import {
   parseProxies,
   parsePublicUrl,
   parseSameSite,
+  parseSessionStoreUrl,
 } from './config-values.ts';
 
 /**
@@ -37,6 +39,9 @@ export const SETTINGS = Object.freeze({
   port: setting(['COATCHECK_PORT', 'PORT'], parsePort),
   host: setting(['COATCHECK_HOST'], parseHost),
   dataDir: setting(['COATCHECK_DATA_DIR'], parsePath),
+  sessionStore: setting(['COATCHECK_SESSION_STORE'], parseSessionStoreUrl),
+  databaseUrl: setting(['COATCHECK_DATABASE_URL'], parseDatabaseUrl),
+  nearCache: setting(['COATCHECK_NEAR_CACHE'], parseBoolean),
   publicUrl: setting(['COATCHECK_PUBLIC_URL'], parsePublicUrl),
   trustedOrigins: setting(['COATCHECK_TRUSTED_ORIGINS'], parseOrigins),
   trustedProxies: setting(['COATCHECK_TRUSTED_PROXIES'], parseProxies),

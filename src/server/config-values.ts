@@ -254,3 +254,33 @@ export function parseKeysSecret(raw: unknown): string {
       '(e.g. the output of `openssl rand -base64 32`)',
   );
 }
+
+/**
+ * A Redis URL for the session store: `redis[s]://…`, `redis[s]+sentinel://h:p,…/<master>` or
+ * `redis[s]+cluster://h:p,…`. Never echoed (it may carry a password). Fully parsed when the
+ * store connects (stores/redis-connect.ts); checked here by shape so loading the config loads
+ * no Redis driver.
+ */
+export function parseSessionStoreUrl(raw: unknown): string {
+  const text = typeof raw === 'string' ? raw.trim() : '';
+  if (/^rediss?(\+(sentinel|cluster))?:\/\/[^\s]+$/.test(text)) return text;
+  throw new BadValue(
+    'must be a redis://, rediss://, redis+sentinel://host:port,…/<master> or ' +
+      'redis+cluster://host:port,… URL (value not shown: it may hold a password)',
+  );
+}
+
+/** A PostgreSQL URL (`postgres://` or `postgresql://`). Never echoed (it may carry a password). */
+export function parseDatabaseUrl(raw: unknown): string {
+  const text = typeof raw === 'string' ? raw.trim() : '';
+  const url = URL.parse(text);
+  if (url !== null && (url.protocol === 'postgres:' || url.protocol === 'postgresql:')) return text;
+  throw new BadValue(
+    'must be a postgres://user:password@host:port/database URL (value not shown: it may hold a password)',
+  );
+}
+
+/** A URL as safe to log: scheme, hosts and path, never user info. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z+]+:\/\/)[^@/]*@/i, '$1');
+}

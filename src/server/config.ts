@@ -4,6 +4,7 @@ import { ConfigError } from '../core/errors.ts';
 import type { PolicyOptions } from '../core/policy.ts';
 import { type DownloadConfig, readDownload } from './config-download.ts';
 import { deepFreeze, KNOWN_ENV, nonEmpty, Reader } from './config-reader.ts';
+import { withoutCredentials } from './config-values.ts';
 
 export { type DownloadConfig, MAX_DOWNLOAD_TOKEN_TTL_SECONDS } from './config-download.ts';
 export { SETTINGS } from './config-reader.ts';
@@ -16,6 +17,12 @@ export interface ServerConfig {
   readonly host: string;
   /** Where the SQLite file lives (absolute after loadConfig). @default './data' */
   readonly dataDir: string;
+  /** Sessions in Redis (redis://, redis+sentinel://, redis+cluster://). null: the embedded store. */
+  readonly sessionStore: string | null;
+  /** Users, audit events and keys (and sessions without Redis) in PostgreSQL. null: SQLite. */
+  readonly databaseUrl: string | null;
+  /** With Redis sessions: cache validated sessions in-process, invalidated over pub/sub. @default true */
+  readonly nearCache: boolean;
   /**
    * The origin users reach the server at (behind a proxy: the proxy's public https origin).
    * Origin checks compare against it; an https URL turns on Secure + the __Host- prefix + HSTS.
@@ -58,6 +65,9 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     port: 0,
     host: '127.0.0.1',
     dataDir: './data',
+    sessionStore: null,
+    databaseUrl: null,
+    nearCache: true,
     publicUrl: null,
     trustedOrigins: [],
     trustedProxies: [],
@@ -173,6 +183,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
     port: r.get('port', 3000),
     host: r.get('host', '127.0.0.1'),
     dataDir: r.path('dataDir', './data'),
+    sessionStore: r.get('sessionStore', null),
+    databaseUrl: r.get('databaseUrl', null),
+    nearCache: r.get('nearCache', true),
     publicUrl,
     trustedOrigins: r.get('trustedOrigins', []),
     trustedProxies: r.get('trustedProxies', []),
@@ -204,6 +217,9 @@ export function describeConfig(config: ServerConfig): Record<string, unknown> {
     host: config.host,
     port: config.port,
     dataDir: config.dataDir,
+    sessionStore: config.sessionStore === null ? null : withoutCredentials(config.sessionStore),
+    databaseUrl: config.databaseUrl === null ? null : withoutCredentials(config.databaseUrl),
+    nearCache: config.nearCache,
     publicUrl: config.publicUrl?.origin ?? null,
     trustedOrigins: [...config.trustedOrigins],
     trustedProxies: [...config.trustedProxies],

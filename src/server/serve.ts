@@ -5,7 +5,7 @@ import { createApp } from './app.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { describeConfig, type ServerConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createServices, type Services } from './services.ts';
+import { openServices, type Services } from './services.ts';
 
 /** A listening Coatcheck server. */
 export interface RunningServer {
@@ -31,7 +31,7 @@ export interface StartServerOptions {
 }
 
 /**
- * Starts the server: services on SQLite, the first admin when configured and no user exists, the
+ * Starts the server: services on the configured stores (SQLite by default), the first admin when configured and no user exists, the
  * app on @hono/node-server, a periodic sweep of expired sessions. Resolves once listening; on any
  * start-up failure the stores are closed again and the error is rethrown.
  */
@@ -40,7 +40,7 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const services = createServices(config, { logger });
+  const services = await openServices(config, { logger });
   let server: Server;
   try {
     await services.keys.check();
@@ -82,8 +82,13 @@ export async function startServer(
   };
 
   logger.info(
-    { url, publicUrl: config.publicUrl?.origin ?? null, config: describeConfig(config) },
-    `Coatcheck listening on ${url}`,
+    {
+      url,
+      publicUrl: config.publicUrl?.origin ?? null,
+      stores: services.storeDescription,
+      config: describeConfig(config),
+    },
+    `Coatcheck listening on ${url} (${services.storeDescription})`,
   );
   return { url, server, services, close };
 }

@@ -1,18 +1,17 @@
-import { join } from 'node:path';
 import { Accounts } from '../accounts/accounts.ts';
 import { THROTTLE_PRESETS, Throttle } from '../accounts/throttle.ts';
 import type { UserStore } from '../accounts/user-store.ts';
 import { SessionEngine } from '../core/engine.ts';
+import { ConfigError } from '../core/errors.ts';
 import { createOriginCheck, type OriginCheck } from '../core/origin.ts';
 import type { AuditLog, SessionStore } from '../core/store.ts';
-import { openSqliteStores } from '../stores/sqlite.ts';
-import { SqliteKeyStore } from '../stores/sqlite-keys.ts';
 import { createKeySeal } from '../tokens/key-seal.ts';
 import { SigningKeys } from '../tokens/keys.ts';
 import { type DownloadPolicy, ownFolderPolicy } from '../tokens/resource.ts';
 import type { ServerConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { openServerStores, openSqliteServerStores, type ServerStores } from './stores.ts';
 
 /** Everything the HTTP layer needs, built once at start-up. The app knows no particular store. */
 export interface Services {
@@ -31,6 +30,8 @@ export interface Services {
   readonly downloadPolicy: DownloadPolicy;
   /** The services' clock, epoch ms (tests inject one). */
   readonly now: () => number;
+  /** Which stores are in use, for the start-up log line (no credentials). */
+  readonly storeDescription: string;
   /** True when every store answers (for /readyz). Never throws. */
   ready(): Promise<boolean>;
   /** Closes the stores. */
@@ -47,12 +48,41 @@ export interface CreateServicesOptions {
   downloadPolicy?: DownloadPolicy;
 }
 
-/** Builds the services on the embedded SQLite store under `config.dataDir`. */
+/**
+ * Builds the services on the embedded SQLite store under `config.dataDir`, synchronously (tests,
+ * embedding). A config naming Redis or PostgreSQL needs `openServices`.
+ */
 export function createServices(
   config: ServerConfig,
   options: CreateServicesOptions = {},
 ): Services {
-  const stores = openSqliteStores(join(config.dataDir, 'coatcheck.db'));
+  if (config.sessionStore !== null || config.databaseUrl !== null) {
+    throw new ConfigError(
+      'createServices opens SQLite only; use openServices for Redis/PostgreSQL',
+    );
+  }
+  return assemble(openSqliteServerStores(config.dataDir), config, options);
+}
+
+/** Builds the services on the stores the config names (SQLite, or Redis and/or PostgreSQL). */
+export async function openServices(
+  config: ServerConfig,
+  options: CreateServicesOptions = {},
+): Promise<Services> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const stores = await openServerStores(
+    {
+      dataDir: config.dataDir,
+      sessionStoreUrl: config.sessionStore,
+      databaseUrl: config.databaseUrl,
+      nearCache: config.nearCache,
+    },
+    logger,
+  );
+  return assemble(stores, config, { ...options, logger });
+}
+
+function assemble(stores: ServerStores, config: ServerConfig, options: CreateServicesOptions) {
   const now = options.now ?? Date.now;
   const engine = new SessionEngine({
     store: stores.sessions,
@@ -61,16 +91,13 @@ export function createServices(
     policy: config.session,
     guessLimiter: new Throttle({ ...THROTTLE_PRESETS.tokenGuessPerIp, now }),
     now,
+    ...(stores.feed ? { nearCache: { feed: stores.feed } } : {}),
   });
   const accounts = new Accounts({ users: stores.users, engine, audit: stores.audit, now });
   const publicOrigin = config.publicUrl?.origin;
   const secret = config.keysSecret === null ? null : Buffer.from(config.keysSecret, 'base64url');
-  const keys = new SigningKeys({
-    store: new SqliteKeyStore(stores.db),
-    seal: createKeySeal(secret),
-    now,
-  });
-  return {
+  const keys = new SigningKeys({ store: stores.keys, seal: createKeySeal(secret), now });
+  const services: Services = {
     config,
     engine,
     accounts,
@@ -86,14 +113,12 @@ export function createServices(
     keys,
     downloadPolicy: options.downloadPolicy ?? ownFolderPolicy,
     now,
-    async ready() {
-      try {
-        await stores.users.count();
-        return true;
-      } catch {
-        return false;
-      }
+    storeDescription: stores.description,
+    ready: () => stores.ready(),
+    async close() {
+      await engine.close();
+      await stores.close();
     },
-    close: () => stores.close(),
   };
+  return services;
 }

@@ -2,6 +2,9 @@ import { join } from 'node:path';
 import type { UserStore } from '../accounts/user-store.ts';
 import type { InvalidationFeed } from '../core/near-cache.ts';
 import type { AuditLog, SessionStore } from '../core/store.ts';
+import { openSqliteStores } from '../stores/sqlite.ts';
+import { SqliteKeyStore } from '../stores/sqlite-keys.ts';
+import type { KeyStore } from '../tokens/key-store.ts';
 import type { Logger } from './logger.ts';
 
 /** Where the server keeps its state, chosen by configuration. */
@@ -23,10 +26,8 @@ export interface ServerStores {
   readonly audit: AuditLog;
   /** The near cache's feed, when enabled. */
   readonly feed: InvalidationFeed | null;
-  /** The SQLite database, when one is open (keys live in it then). */
-  readonly sqlite: import('node:sqlite').DatabaseSync | null;
-  /** The PostgreSQL client, when one is open (keys live in it then). */
-  readonly postgres: import('postgres').Sql | null;
+  /** Signing keys, beside the users (SQLite or PostgreSQL). */
+  readonly keys: KeyStore;
   /** One line for the start-up log, without credentials. */
   readonly description: string;
   /** True when every store answers. Never throws. */
@@ -52,8 +53,7 @@ export async function openServerStores(
     let users: UserStore;
     let audit: AuditLog;
     let sessions: SessionStore | null = null;
-    let sqlite: ServerStores['sqlite'] = null;
-    let postgres: ServerStores['postgres'] = null;
+    let keys: KeyStore;
     if (settings.databaseUrl !== null) {
       const { openPostgresStores } = await import('../stores/postgres.ts');
       const pg = await openPostgresStores(settings.databaseUrl, {
@@ -62,16 +62,16 @@ export async function openServerStores(
       closers.push(() => pg.close());
       checks.push(() => pg.ready());
       ({ users, audit } = pg);
-      postgres = pg.sql;
+      const { PostgresKeyStore } = await import('../stores/postgres-keys.ts');
+      keys = new PostgresKeyStore(pg.sql);
       if (settings.sessionStoreUrl === null) sessions = pg.sessions;
       parts.push('PostgreSQL');
     } else {
-      const { openSqliteStores } = await import('../stores/sqlite.ts');
-      const lite = openSqliteStores(join(settings.dataDir, 'coatcheck.db'));
+      const lite = openSqliteStores(sqlitePath(settings.dataDir));
       closers.push(() => lite.close());
       checks.push(() => lite.users.count());
       ({ users, audit } = lite);
-      sqlite = lite.db;
+      keys = new SqliteKeyStore(lite.db);
       if (settings.sessionStoreUrl === null) sessions = lite.sessions;
       parts.push(`SQLite in ${settings.dataDir}`);
     }
@@ -102,8 +102,7 @@ export async function openServerStores(
       users,
       audit,
       feed,
-      sqlite,
-      postgres,
+      keys,
       description: parts.join(', '),
       async ready() {
         const results = await Promise.allSettled(checks.map((check) => check()));
@@ -119,6 +118,33 @@ export async function openServerStores(
     for (const close of closers.reverse()) await close().catch(() => {});
     throw error;
   }
+}
+
+/** The embedded database file under a data directory. */
+export function sqlitePath(dataDir: string): string {
+  return join(dataDir, 'coatcheck.db');
+}
+
+/** The embedded default, opened synchronously: users, sessions, audit and keys in one SQLite file. */
+export function openSqliteServerStores(dataDir: string): ServerStores {
+  const lite = openSqliteStores(sqlitePath(dataDir));
+  return {
+    sessions: lite.sessions,
+    users: lite.users,
+    audit: lite.audit,
+    feed: null,
+    keys: new SqliteKeyStore(lite.db),
+    description: `SQLite in ${dataDir}`,
+    async ready() {
+      try {
+        await lite.users.count();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => lite.close(),
+  };
 }
 
 /** Logs each store's transitions between up and down: one line per outage start and end. */
