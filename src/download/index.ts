@@ -1,8 +1,9 @@
 /**
  * `coatcheck/download`: the download server, to run with `coatcheck download-server` or to embed
  * (`createDownloadServer(...).fetch` is a Web-standard handler; `.listen()` runs it on node:http).
- * It loads no database driver: it needs the directory to serve, the app's public keys (a JWKS URL
- * or a local key set), the issuer and audience to expect, and a replay guard.
+ * It loads no database driver unless asked (createRedisReplayGuard): it needs the directory to
+ * serve, the app's public keys (a JWKS URL or a local key set), the issuer and audience to expect,
+ * and a replay guard (in memory for one node, Redis for several).
  */
 
 export { DOWNLOAD_TOKEN_TYPE, type DownloadClaims } from '../tokens/download.ts';
@@ -16,6 +17,7 @@ export {
   type ReplayEntry,
   type ReplayGuard,
 } from './replay.ts';
+export type { RedisReplayGuardOptions } from './replay-redis.ts';
 export {
   createDownloadServer,
   type DownloadLogEntry,
@@ -30,3 +32,15 @@ export {
   type KeySource,
   type VerifiedDownload,
 } from './verify.ts';
+
+/**
+ * A replay guard shared by several download nodes through Redis (see replay-redis.ts). The Redis
+ * driver is loaded only when this is called, so importing `coatcheck/download` loads none.
+ */
+export async function createRedisReplayGuard(
+  url: string,
+  options: import('./replay-redis.ts').RedisReplayGuardOptions = {},
+): Promise<import('./replay.ts').ReplayGuard> {
+  const { createRedisReplayGuard: create } = await import('./replay-redis.ts');
+  return create(url, options);
+}
