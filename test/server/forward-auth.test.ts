@@ -110,6 +110,24 @@ describe('forward-auth for proxies', () => {
     assert.equal(traefik.headers.get('x-auth-login-url'), '/login?next=%2Fapp%2F');
   });
 
+  test('?redirect=1 (Traefik, Caddy): a signed-out page request is answered with the redirect', async () => {
+    const res = await h.request('/auth/verify?redirect=1', {
+      headers: { accept: 'text/html', 'x-forwarded-uri': '/app/x', 'x-forwarded-method': 'GET' },
+    });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), '/login?next=%2Fapp%2Fx');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const api = await h.request('/auth/verify?redirect=1', {
+      headers: { accept: 'application/json' },
+    });
+    await assertProblem(api, 401, 'unauthenticated');
+    const signedIn = await h.request('/auth/verify?redirect=1', {
+      cookie: u.token,
+      headers: { accept: 'text/html' },
+    });
+    assert.equal(signedIn.status, 200);
+  });
+
   test('the return path is same-origin only; API calls and unsafe methods get no sign-in URL', async () => {
     const foreign = await verify({ accept: 'text/html', 'x-original-uri': '//evil.example/x' });
     assert.equal(foreign.headers.get('x-auth-login-url'), '/login?next=%2F');

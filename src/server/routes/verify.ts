@@ -42,7 +42,11 @@ export function verifyRoutes(services: Services, proxies: ProxyTrust): Hono<AppE
     const auth = c.get('auth');
     if (auth === null) {
       const login = pageLoginUrl(c);
-      if (login !== null) c.header('X-Auth-Login-Url', login);
+      if (login === null) throw new UnauthenticatedError();
+      c.header('X-Auth-Login-Url', login);
+      // Traefik and Caddy hand a non-2xx answer to the browser as it is: asked with ?redirect=1,
+      // the answer is the redirect itself (nginx's auth_request cannot pass a 3xx on).
+      if (c.req.query('redirect') === '1') return c.redirect(login, 302);
       throw new UnauthenticatedError();
     }
     c.header('X-Auth-User-Id', auth.user.id);
@@ -71,7 +75,7 @@ function forwardedMethod(c: Context<AppEnv>): string | undefined {
 /**
  * For a signed-out page request (a GET or HEAD that accepts text/html), the sign-in URL that
  * comes back to the original page: `/login?next=<path>`. A proxy may turn the 401 into a redirect
- * there (nginx: error_page). The original URI (X-Forwarded-Uri, or nginx's X-Original-URI) is
+ * there (nginx: error_page), or ask for the redirect itself (`/auth/verify?redirect=1`). The original URI (X-Forwarded-Uri, or nginx's X-Original-URI) is
  * honoured only as a same-origin path; otherwise the sign-in page returns to the account page.
  */
 function pageLoginUrl(c: Context<AppEnv>): string | null {
