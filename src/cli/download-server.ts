@@ -1,3 +1,5 @@
+import { createRedisReplayGuard } from '../download/index.ts';
+import { MemoryReplayGuard } from '../download/replay.ts';
 import { createDownloadServer } from '../download/server.ts';
 import { createLogger } from '../server/logger.ts';
 import { COMMON_HELP, type Command, configFor, UsageError } from './command.ts';
@@ -16,8 +18,9 @@ issued by COATCHECK_PUBLIC_URL for COATCHECK_DOWNLOAD_URL, names exactly this fi
 been used before. Listens on COATCHECK_HOST:COATCHECK_DOWNLOAD_PORT (default 3001).
 
 Run it on a host name of its own (e.g. files.example.com), never on the app's host with another
-port: cookies are not isolated by port (see docs/forward-auth.md). One process keeps its replay
-set in memory; run one node, or give several nodes a shared replay guard (embed coatcheck/download).
+port: cookies are not isolated by port (see docs/forward-auth.md). Each used token is remembered
+until it expires: in memory (one node), or in Redis when COATCHECK_DOWNLOAD_REPLAY_STORE names one
+(several nodes behind a load balancer must share it, or a token would work once per node).
 
 Example:
   COATCHECK_PUBLIC_URL=https://app.example.com COATCHECK_DOWNLOAD_URL=https://files.example.com \\
@@ -35,16 +38,25 @@ ${COMMON_HELP}`,
     const logger = createLogger({ level: config.logLevel }).child({
       service: 'coatcheck-download',
     });
+    const replay =
+      download.replayStore === null
+        ? new MemoryReplayGuard()
+        : await createRedisReplayGuard(download.replayStore);
     const server = createDownloadServer({
       root: download.root as string,
       issuer: (config.publicUrl as URL).origin,
       audience: (download.url as URL).origin,
       jwksUrl: download.jwksUrl as URL,
+      replay,
       log: (entry) => logger.info(entry, 'request'),
     });
     const running = await server.listen({ port: download.port, host: config.host });
     logger.info(
-      { url: running.url, root: download.root },
+      {
+        url: running.url,
+        root: download.root,
+        replay: replay instanceof MemoryReplayGuard ? 'memory' : 'redis',
+      },
       `Download server listening on ${running.url}`,
     );
     const stop = (signal: NodeJS.Signals) => {

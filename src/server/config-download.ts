@@ -14,6 +14,11 @@ export interface DownloadConfig {
   readonly port: number;
   /** Where the download server reads the JWKS. @default `<publicUrl>/.well-known/jwks.json` */
   readonly jwksUrl: URL | null;
+  /**
+   * A Redis URL for the replay guard shared by several download nodes; null: each node keeps its
+   * own in memory (run one node). Secret: may hold a password.
+   */
+  readonly replayStore: string | null;
 }
 
 /** The longest download token lifetime accepted (DESIGN.md: exp ≤ 5 min). */
@@ -63,5 +68,6 @@ export function readDownload(
     tokenTtlSeconds: ttl,
     port: r.get('downloadPort', 3001),
     jwksUrl: jwksUrl ?? (publicUrl === null ? null : new URL('/.well-known/jwks.json', publicUrl)),
+    replayStore: r.get('downloadReplayStore', null),
   };
 }

@@ -69,6 +69,7 @@ export const SETTINGS = Object.freeze({
   downloadPort: setting(['COATCHECK_DOWNLOAD_PORT'], parsePort),
   downloadJwksUrl: setting(['COATCHECK_DOWNLOAD_JWKS_URL'], parseHttpUrl),
   identityAudience: setting(['COATCHECK_IDENTITY_AUDIENCE'], parseAudience),
+  downloadReplayStore: setting(['COATCHECK_DOWNLOAD_REPLAY_STORE'], parseSessionStoreUrl),
 });
 
 /** A setting's name, which is also its key in a config file. */

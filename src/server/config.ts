@@ -79,7 +79,14 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     bootstrapAdmin: null,
     production: false,
     keysSecret: null,
-    download: { url: null, root: null, tokenTtlSeconds: 120, port: 0, jwksUrl: null },
+    download: {
+      url: null,
+      root: null,
+      tokenTtlSeconds: 120,
+      port: 0,
+      jwksUrl: null,
+      replayStore: null,
+    },
     identityAudience: null,
     ...overrides,
   };
@@ -238,6 +245,10 @@ export function describeConfig(config: ServerConfig): Record<string, unknown> {
       tokenTtlSeconds: config.download.tokenTtlSeconds,
       port: config.download.port,
       jwksUrl: config.download.jwksUrl?.href ?? null,
+      replayStore:
+        config.download.replayStore === null
+          ? null
+          : withoutCredentials(config.download.replayStore),
     },
     identityAudience: config.identityAudience,
   };

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { testConfig } from '../../src/server/config.ts';
 import { createServices } from '../../src/server/services.ts';
+import { startRedis } from '../support/redis.ts';
 import { childEnv, cli, freshDataDir, MAIN } from './run-cli.ts';
 
 // `coatcheck keys rotate|list` beside a running server (same SQLite file), and `download-server`.
@@ -97,17 +98,44 @@ describe('coatcheck download-server', () => {
     }
   });
 
-  it('serves until SIGTERM: refuses a request without a token, masks tokens in its log', async () => {
+  const serverEnv = (extra: Record<string, string> = {}) => {
     const root = mkdtempSync(`${tmpdir()}/coatcheck-root-`);
     dirs.push(root);
+    return {
+      COATCHECK_DATA_DIR: dataDir(),
+      COATCHECK_PUBLIC_URL: 'http://127.0.0.1:9',
+      COATCHECK_DOWNLOAD_URL: 'http://files.localhost:3001',
+      COATCHECK_DOWNLOAD_ROOT: root,
+      COATCHECK_DOWNLOAD_PORT: '0',
+      ...extra,
+    };
+  };
+
+  it('an unreachable replay store: exit 1, the password in its URL never shown', async () => {
+    const env = serverEnv({ COATCHECK_DOWNLOAD_REPLAY_STORE: 'redis://:s3cret-pw@127.0.0.1:1' });
+    const run = await cli(['download-server'], { dataDir: env.COATCHECK_DATA_DIR, env });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /Cannot connect to Redis for the replay guard/);
+    assert.equal(`${run.stdout}${run.stderr}`.includes('s3cret-pw'), false);
+  });
+
+  it('serves until SIGTERM with its replay set in Redis when one is configured', async () => {
+    const redis = await startRedis();
+    try {
+      const { stdout, code } = await runServer(
+        serverEnv({ COATCHECK_DOWNLOAD_REPLAY_STORE: redis.url }),
+      );
+      assert.equal(code, 0);
+      assert.match(stdout, /"replay":"redis"/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  /** Starts the download server, sends one token-less request, stops it with SIGTERM. */
+  async function runServer(env: Record<string, string>) {
     const child = spawn(process.execPath, [MAIN, 'download-server'], {
-      env: childEnv({
-        COATCHECK_DATA_DIR: dataDir(),
-        COATCHECK_PUBLIC_URL: 'http://127.0.0.1:9',
-        COATCHECK_DOWNLOAD_URL: 'http://files.localhost:3001',
-        COATCHECK_DOWNLOAD_ROOT: root,
-        COATCHECK_DOWNLOAD_PORT: '0',
-      }),
+      env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -130,7 +158,13 @@ describe('coatcheck download-server', () => {
     } finally {
       child.kill('SIGTERM');
     }
-    assert.equal(await exited, 0);
+    return { stdout, code: await exited };
+  }
+
+  it('serves until SIGTERM: refuses a request without a token, masks tokens in its log', async () => {
+    const { stdout, code } = await runServer(serverEnv());
+    assert.equal(code, 0);
+    assert.match(stdout, /"replay":"memory"/);
     assert.match(stdout, /token=\[redacted\]/);
     assert.equal(stdout.includes('abc.def.ghi'), false);
     assert.equal(stdout.includes('cookie-value-never-logged'), false);

@@ -39,6 +39,7 @@ describe('POST /auth/download-tokens', () => {
         tokenTtlSeconds: 120,
         port: 0,
         jwksUrl: null,
+        replayStore: null,
       },
     });
     ada = await h.createUser();

@@ -25,6 +25,7 @@ describe('account page: Files', () => {
         tokenTtlSeconds: 180,
         port: 0,
         jwksUrl: null,
+        replayStore: null,
       },
     });
     ada = await h.createUser();
