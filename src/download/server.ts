@@ -176,7 +176,8 @@ export function createDownloadServer(options: DownloadServerOptions): DownloadSe
       extra = { reason: refusal.reason };
     }
     for (const [name, value] of BASE_HEADERS) response.headers.set(name, value);
-    if (hsts) response.headers.set('Strict-Transport-Security', 'max-age=31536000');
+    if (hsts)
+      response.headers.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     options.log?.({
       method: request.method,
       path: maskTokens(target),

@@ -148,6 +148,16 @@ describe('POST /auth/download-tokens', () => {
     await assertProblem(res, 415, 'unsupported_media_type');
   });
 
+  test('a download token is no credential for the app itself (401 as cookie or bearer)', async () => {
+    const { token } = (await (await mint(ada, 'public/handbook.txt')).json()) as { token: string };
+    const asCookie = await h.request('/auth/session', { cookie: token });
+    await assertProblem(asCookie, 401, 'unauthenticated');
+    const asBearer = await h.request('/auth/session', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await assertProblem(asBearer, 401, 'unauthenticated');
+  });
+
   test('the token never reaches a log line', async () => {
     const { token } = (await (await mint(ada, 'public/handbook.txt')).json()) as { token: string };
     const text = h.logs.join('');
