@@ -1,7 +1,7 @@
 import type { Accounts } from '../accounts/accounts.ts';
 import { clearCookie, readCookieDetailed, sessionCookieName } from '../core/cookie.ts';
 import { csrfTokenFor, verifyCsrfToken } from '../core/csrf.ts';
-import type { SessionEngine } from '../core/engine.ts';
+import type { SessionEngine, ValidateResult } from '../core/engine.ts';
 import {
   ConfigError,
   CrossOriginError,
@@ -112,17 +112,22 @@ const ANONYMOUS: Resolution = Object.freeze({ kind: 'anonymous' });
 const REFUSED: Resolution = Object.freeze({ kind: 'refused' });
 
 /**
- * Reads the session cookie by its exact name and validates it against the store. Never throws
- * for request input; rethrows store failures (StoreUnavailableError) so callers answer 503.
+ * Reads the session cookie by its exact name and validates it against the store. Without a usable
+ * cookie it answers synchronously (no promise, no store read: the common signed-out fast path).
+ * Never throws for request input; rejects with store failures (StoreUnavailableError), so callers
+ * answer 503.
  */
-export async function resolveSession(
+export function resolveSession(
   config: AdapterConfig,
   cookieHeader: string | null | undefined,
   ip: string | null,
-): Promise<Resolution> {
+): Resolution | Promise<Resolution> {
   const read = readCookieDetailed(cookieHeader, config.cookieName);
   if (!read.ok) return read.reason === 'absent' ? ANONYMOUS : REFUSED;
-  const result = await config.engine.validate(read.value, { ip });
+  return config.engine.validate(read.value, { ip }).then(toResolution);
+}
+
+function toResolution(result: ValidateResult): Resolution {
   if (result.ok) return { kind: 'signed-in', auth: { user: result.user, session: result.session } };
   if (result.reason === 'throttled') {
     return { kind: 'throttled', retryAfterSeconds: result.retryAfterSeconds ?? 1 };

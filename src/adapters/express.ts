@@ -21,6 +21,7 @@ import {
   guardRoles,
   isSafeMethod,
   needsFormToken,
+  type Resolution,
   resolveAdapterOptions,
   resolveSession,
   roleRefusal,
@@ -99,12 +100,20 @@ export function coatcheck(options: AdapterOptions): ExpressCoatcheck {
       });
       if (refusal) return sendProblem(res, refusal);
     }
-    resolveSession(config, req.headers.cookie, req.ip ?? null).then((resolution) => {
+    const pending = resolveSession(config, req.headers.cookie, req.ip ?? null);
+    if (pending instanceof Promise) pending.then(settle, fail);
+    else settle(pending);
+
+    function settle(resolution: Resolution): void {
       if (resolution.kind === 'throttled') {
-        return sendProblem(res, new ThrottledError(resolution.retryAfterSeconds));
+        sendProblem(res, new ThrottledError(resolution.retryAfterSeconds));
+        return;
       }
       if (resolution.kind === 'refused') res.append('Set-Cookie', config.clearingCookie);
-      if (resolution.kind !== 'signed-in') return next();
+      if (resolution.kind !== 'signed-in') {
+        next();
+        return;
+      }
       const auth = resolution.auth;
       req.auth = auth;
       if (needsFormToken(method, req.headers['content-type'])) {
@@ -114,11 +123,12 @@ export function coatcheck(options: AdapterOptions): ExpressCoatcheck {
             ? (body as Record<string, unknown>)[config.csrfField]
             : undefined;
         if (!formTokenMatches(auth, req.headers[config.csrfHeader] ?? field)) {
-          return sendProblem(res, new CsrfTokenError());
+          sendProblem(res, new CsrfTokenError());
+          return;
         }
       }
       next();
-    }, fail);
+    }
 
     function fail(error: unknown): void {
       if (error instanceof StoreUnavailableError) {

@@ -1,5 +1,3 @@
-import type { PublicUser } from '../accounts/public-user.ts';
-import type { ClientInfo } from '../core/engine.ts';
 import {
   CoatcheckError,
   CsrfTokenError,
@@ -8,12 +6,10 @@ import {
   UnauthenticatedError,
 } from '../core/errors.ts';
 import type { HeaderReader } from '../core/origin.ts';
-import type { SessionUser } from '../core/store.ts';
 import {
   type AdapterOptions,
   type Auth,
   checkOrigin,
-  formToken,
   formTokenMatches,
   guardRoles,
   isSafeMethod,
@@ -23,14 +19,8 @@ import {
   roleRefusal,
 } from './core.ts';
 import { problemResponse } from './problem.ts';
-import {
-  endAllSessions,
-  endSession,
-  isSessionCookie,
-  signInWithPassword,
-  startSession,
-} from './sign-in.ts';
-import { DEFAULT_MAX_FORM_BYTES, isFormBody, readFormLimited } from './web-form.ts';
+import { RequestContext, type WebContext } from './web-context.ts';
+import { DEFAULT_MAX_FORM_BYTES, isFormBody } from './web-form.ts';
 
 /**
  * Coatcheck on Web-standard Request and Response, with no framework: Next.js App Router route
@@ -39,6 +29,7 @@ import { DEFAULT_MAX_FORM_BYTES, isFormBody, readFormLimited } from './web-form.
  */
 
 export type { AdapterOptions, Auth } from './core.ts';
+export type { WebContext } from './web-context.ts';
 
 /** Options of the Web adapter. */
 export interface WebAdapterOptions extends AdapterOptions {
@@ -49,24 +40,6 @@ export interface WebAdapterOptions extends AdapterOptions {
   clientIp?: (request: Request) => string | null | undefined;
   /** Largest form body read to check a form token. @default 65536 */
   maxFormBytes?: number;
-}
-
-/** What a wrapped handler may do beyond reading the request. */
-export interface WebContext {
-  /** The signed-in caller, or null when signed out. */
-  readonly auth: Auth | null;
-  /** The form body, read once with the size limit (use it instead of `request.formData()`). */
-  form(): Promise<FormData>;
-  /** Password sign-in (needs `accounts`): new session id; the cookie goes on your response. */
-  signIn(input: unknown): Promise<PublicUser>;
-  /** Starts a session for a user the app authenticated itself; the previous one is revoked. */
-  startSession(user: SessionUser, options?: { remember?: boolean }): Promise<Auth>;
-  /** Ends this session server-side; the clearing cookie goes on your response. */
-  signOut(): Promise<void>;
-  /** Ends every session of the signed-in user, this one included; returns how many others. */
-  signOutEverywhere(): Promise<number>;
-  /** The form token for this session (a hidden `csrf_token` field), null when signed out. */
-  csrfToken(): string | null;
 }
 
 /** Guards of a wrapped handler. */
@@ -123,79 +96,32 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
     return async (request: Request): Promise<Response> => {
       const refused = originRefusal(request);
       if (refused) return refused;
-      const cookies: string[] = [];
       try {
-        const client: ClientInfo = {
-          ip: clientIp(request) ?? null,
-          userAgent: request.headers.get('user-agent'),
-        };
-        const resolution = await resolveSession(
-          config,
-          request.headers.get('cookie'),
-          client.ip ?? null,
-        );
+        const headers = request.headers;
+        const ip = clientIp(request) ?? null;
+        const resolution = await resolveSession(config, headers.get('cookie'), ip);
         if (resolution.kind === 'throttled') {
           throw new ThrottledError(resolution.retryAfterSeconds);
         }
-        if (resolution.kind === 'refused') cookies.push(config.clearingCookie);
-        let auth = resolution.kind === 'signed-in' ? resolution.auth : null;
+        const auth = resolution.kind === 'signed-in' ? resolution.auth : null;
+        const ctx = new RequestContext({ request, config, auth, ip, maxFormBytes });
+        if (resolution.kind === 'refused') ctx.setCookie(config.clearingCookie);
         if (requireAuth && !auth) {
           const safe = request.method === 'GET' || request.method === 'HEAD';
-          if (guards.redirectTo !== undefined && safe) return redirect(guards.redirectTo, cookies);
-          throw new UnauthenticatedError();
+          if (guards.redirectTo === undefined || !safe) throw new UnauthenticatedError();
+          return redirect(guards.redirectTo, ctx.cookies);
         }
         const refusal = roles ? roleRefusal(auth, roles) : null;
         if (refusal) throw refusal;
-        let form: Promise<FormData> | undefined;
-        const readForm = () => {
-          form ??= readFormLimited(request, maxFormBytes);
-          return form;
-        };
-        if (auth && needsFormToken(request.method, request.headers.get('content-type'))) {
-          const header = request.headers.get(config.csrfHeader);
+        if (auth && needsFormToken(request.method, headers.get('content-type'))) {
           const candidate =
-            header ??
-            (isFormBody(request.headers.get('content-type'))
-              ? (await readForm()).get(config.csrfField)
+            headers.get(config.csrfHeader) ??
+            (isFormBody(headers.get('content-type'))
+              ? (await ctx.form()).get(config.csrfField)
               : null);
           if (!formTokenMatches(auth, candidate)) throw new CsrfTokenError();
         }
-        const setCookie = (line: string) => {
-          const at = cookies.findIndex((l) => isSessionCookie(config, l));
-          if (at !== -1) cookies.splice(at, 1);
-          cookies.push(line);
-        };
-        const ctx: WebContext = {
-          get auth() {
-            return auth;
-          },
-          form: readForm,
-          async signIn(input) {
-            const done = await signInWithPassword(config, input, client, auth);
-            setCookie(done.setCookie);
-            auth = done.auth;
-            return done.user;
-          },
-          async startSession(user, opts = {}) {
-            const args = { ...client, remember: opts.remember ?? false };
-            const done = await startSession(config, user, args, auth);
-            setCookie(done.setCookie);
-            auth = done.auth;
-            return done.auth;
-          },
-          async signOut() {
-            setCookie(await endSession(config, auth, client));
-            auth = null;
-          },
-          async signOutEverywhere() {
-            const done = await endAllSessions(config, auth, client);
-            setCookie(done.setCookie);
-            auth = null;
-            return done.revoked;
-          },
-          csrfToken: () => (auth ? formToken(auth) : null),
-        };
-        return withCookies(await fn(request, ctx), cookies);
+        return withCookies(await fn(request, ctx), ctx.cookies);
       } catch (error) {
         if (!(error instanceof CoatcheckError)) throw error;
         if (error instanceof StoreUnavailableError) onError(error);

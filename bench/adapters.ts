@@ -1,0 +1,227 @@
+/**
+ * `npm run bench:adapters`: requests/s of an authenticated route through each adapter (Express,
+ * Fastify, Hono, Web) against the same framework's bare route (same handler, no Coatcheck), one
+ * run, as ratios. Target (issue 6): ≥ 0.8× bare.
+ *
+ * Each server runs in its own child process (this file with `--serve`) so the load generator
+ * (autocannon, in this process) and the server each get a core. Three variants per framework:
+ * bare (no Coatcheck), and behind Coatcheck on the memory store and on the embedded SQLite store.
+ * The authenticated request carries a valid session cookie: every request is one
+ * `engine.validate` (one store read; the renewal write is due once a minute, never during a run).
+ * Ratios are also given per server CPU-second (from /proc on Linux), which other load on the
+ * machine disturbs less than requests/s. `--quick`: one short round; `--seconds=N`: longer runs.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import autocannon from 'autocannon';
+import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { coatcheck as forExpress } from '../src/adapters/express.ts';
+import { coatcheck as fastifyPlugin } from '../src/adapters/fastify.ts';
+import { type CoatcheckEnv, coatcheck as forHono } from '../src/adapters/hono.ts';
+import { coatcheck as forWeb } from '../src/adapters/web.ts';
+import { SessionEngine } from '../src/core/engine.ts';
+import { MemorySessionStore, MemoryUserStore } from '../src/stores/memory.ts';
+import { openSqliteStores } from '../src/stores/sqlite.ts';
+
+const FRAMEWORKS = ['express', 'fastify', 'hono', 'web'] as const;
+type Framework = (typeof FRAMEWORKS)[number];
+/** bare: no Coatcheck; memory/sqlite: behind Coatcheck with that session store. */
+const VARIANTS = ['bare', 'memory', 'sqlite'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+/** USER_HZ of /proc/<pid>/stat: 100 on every Linux architecture Node supports. */
+const CLOCK_TICKS = 100;
+
+/** The one handler every variant runs: a small JSON body. */
+const BODY = { ok: true };
+
+if (process.argv[2] === '--serve') {
+  await serveOne(process.argv[3] as Framework, process.argv[4] as Variant);
+} else {
+  await main();
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const seconds = Number(/--seconds=(\d+)/.exec(process.argv.join(' '))?.[1] ?? (quick ? 1 : 2));
+  const rounds = quick ? 1 : 3;
+  const load = loadavg()[0]?.toFixed(1);
+  const rows: Row[] = [];
+  for (const framework of FRAMEWORKS) {
+    const runs: Record<Variant, Measured>[] = [];
+    for (let round = 0; round < rounds; round++) {
+      // Each round measures the three variants back to back, starting with a different one, so
+      // drifting load on a shared machine falls on all of them alike; the median round counts.
+      const run = {} as Record<Variant, Measured>;
+      for (let i = 0; i < VARIANTS.length; i++) {
+        const variant = VARIANTS[(i + round) % VARIANTS.length] as Variant;
+        run[variant] = await measure(framework, variant, seconds);
+      }
+      runs.push(run);
+    }
+    rows.push({ framework, runs });
+  }
+  print(rows, { seconds, rounds, load });
+}
+
+interface Row {
+  readonly framework: Framework;
+  readonly runs: readonly Record<Variant, Measured>[];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+function print(rows: Row[], run: { seconds: number; rounds: number; load: string | undefined }) {
+  const n = (x: number) => Math.round(x).toLocaleString('en-US').padStart(8);
+  const r = (x: number) => `${x.toFixed(2)}×${x >= 0.8 ? ' ' : '!'}`.padStart(7);
+  console.log(
+    `\nbench:adapters: ${run.rounds} rounds × ${run.seconds} s per variant, 32 connections, ` +
+      `${process.version}, load average ${run.load} → ${loadavg()[0]?.toFixed(1)} (${cpus().length} CPUs)`,
+  );
+  console.log('auth/bare = median over rounds of (authenticated ÷ bare); ! marks < 0.8');
+  console.log(
+    'framework   bare req/s  memory req/s  sqlite req/s | memory/bare  sqlite/bare | per CPU-s: memory  sqlite',
+  );
+  for (const { framework, runs } of rows) {
+    const rps = (v: Variant) => median(runs.map((x) => x[v].rps));
+    const ratio = (v: Variant, key: keyof Measured) =>
+      median(runs.map((x) => x[v][key] / x.bare[key]));
+    console.log(
+      `${framework.padEnd(9)} ${n(rps('bare'))}      ${n(rps('memory'))}      ${n(rps('sqlite'))} |` +
+        `    ${r(ratio('memory', 'rps'))}      ${r(ratio('sqlite', 'rps'))} |` +
+        `            ${r(ratio('memory', 'perCpuSecond'))} ${r(ratio('sqlite', 'perCpuSecond'))}`,
+    );
+  }
+}
+
+/** One measurement: requests/s, and requests per CPU-second of the server process. */
+interface Measured {
+  readonly rps: number;
+  readonly perCpuSecond: number;
+}
+
+/** Starts one server in a child process, warms it up, and measures it under load. */
+async function measure(framework: Framework, variant: Variant, seconds: number): Promise<Measured> {
+  const child = spawn(process.execPath, [import.meta.filename, '--serve', framework, variant], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const [url = '', token = ''] = (await listening(child)).split(' ');
+    const headers: Record<string, string> = token ? { cookie: `__Host-coatcheck=${token}` } : {};
+    const probe = await fetch(url, { headers });
+    if (probe.status !== 200) throw new Error(`${framework}/${variant}: status ${probe.status}`);
+    const load = (duration: number) =>
+      autocannon({ url, connections: 32, duration, headers, expectBody: JSON.stringify(BODY) });
+    await load(1); // warm-up: JIT, connection setup, SQLite page cache
+    const cpuBefore = cpuSeconds(child.pid);
+    const result = await load(seconds);
+    const cpu = cpuSeconds(child.pid) - cpuBefore;
+    if (result.non2xx > 0 || result.errors > 0 || result.mismatches > 0) {
+      throw new Error(`${framework}/${variant}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    }
+    const rps = result.requests.average;
+    return { rps, perCpuSecond: cpu > 0 ? result.requests.total / cpu : Number.NaN };
+  } finally {
+    child.kill();
+  }
+}
+
+/**
+ * CPU time (user + system) a process has used, from /proc (Linux); NaN elsewhere. Throughput
+ * per CPU-second is what the ratios use: unlike requests/s, it does not fall when other work on
+ * the machine takes the server's core away.
+ */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function listening(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+}
+
+/** A user and a live session in the store; returns the engine and the session token. */
+async function sessionIn(variant: Exclude<Variant, 'bare'>) {
+  const at = Date.now();
+  const user = {
+    id: 'bench-user',
+    email: 'ada@example.com',
+    name: null,
+    roles: ['user'],
+    locked: false,
+  };
+  const record = { ...user, passwordHash: 'x', passwordChangedAt: at, createdAt: at };
+  let engine: SessionEngine;
+  if (variant === 'memory') {
+    const users = new MemoryUserStore();
+    await users.create(record);
+    engine = new SessionEngine({ store: new MemorySessionStore(), users });
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'coatcheck-bench-adapters-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const stores = openSqliteStores(join(dir, 'bench.db'));
+    await stores.users.create(record);
+    engine = new SessionEngine({ store: stores.sessions, users: stores.users });
+  }
+  return { engine, token: (await engine.create(user)).token };
+}
+
+/** Child process: serves GET / for one framework, bare or behind Coatcheck; prints URL and token. */
+async function serveOne(framework: Framework, variant: Variant): Promise<void> {
+  const session = variant === 'bare' ? null : await sessionIn(variant);
+  const engine = session?.engine;
+  let server: Server;
+  if (framework === 'express') {
+    const app = express();
+    if (engine) {
+      const auth = forExpress({ engine });
+      app.use(auth.middleware, auth.requireAuth());
+    }
+    app.get('/', (_req, res) => {
+      res.json(BODY);
+    });
+    server = app.listen(0, '127.0.0.1');
+  } else if (framework === 'fastify') {
+    const app = Fastify();
+    if (engine) {
+      await app.register(fastifyPlugin, { engine });
+      app.addHook('onRequest', app.requireAuth());
+    }
+    app.get('/', async () => BODY);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    server = app.server;
+  } else if (framework === 'hono') {
+    const app = new Hono<CoatcheckEnv>();
+    if (engine) {
+      const auth = forHono({ engine });
+      app.use(auth.middleware, auth.requireAuth());
+    }
+    app.get('/', (c) => c.json(BODY));
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+  } else {
+    const handler = () => Response.json(BODY);
+    const fetch = engine ? forWeb({ engine }).handler(handler, { requireAuth: true }) : handler;
+    server = serve({ fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+  }
+  if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  process.stdout.write(`http://127.0.0.1:${port}/ ${session?.token ?? ''}\n`);
+}
