@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { compileRedaction } from './log-redact.ts';
 
 export type { Logger };
 
@@ -31,17 +32,31 @@ export const REDACT_PATHS: readonly string[] = [
   '*.csrfToken',
 ];
 
+/** Replaces every REDACT_PATHS value of a log object with "[redacted]" (./log-redact.ts). */
+export const redactSecrets = compileRedaction(REDACT_PATHS, '[redacted]');
+
 /** A JSON logger (pino) with secrets redacted and UTC ISO timestamps (ASVS 16.2.2). */
 export function createLogger(
   options: { level?: string; destination?: DestinationStream } = {},
 ): Logger {
-  return pino(
+  const logger = pino(
     {
       level: options.level ?? 'info',
       base: { service: 'coatcheck' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
+      // Not pino's `redact` option: the same paths cost ~19 µs per line there (see log-redact.ts).
+      formatters: { log: redactSecrets },
     },
     options.destination,
   );
+  // pino gives child bindings no formatter of ours: redact them on the way in. Children are
+  // created with Object.create(parent), so they (and their children) inherit this wrapper.
+  const child = Object.getPrototypeOf(logger).child as Logger['child'];
+  Object.defineProperty(logger, 'child', {
+    value: function redactedChild(this: Logger, ...args: Parameters<Logger['child']>) {
+      const [bindings, ...rest] = args;
+      return child.call(this, redactSecrets(bindings), ...rest);
+    },
+  });
+  return logger;
 }

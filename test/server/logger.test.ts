@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { compileRedaction } from '../../src/server/log-redact.ts';
+import { createLogger, REDACT_PATHS } from '../../src/server/logger.ts';
+
+// A log line is read by more people than the database is. Whatever a caller passes by mistake — a
+// request's headers, a body with a password, a token — leaves the process as "[redacted]".
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    level: 'info',
+    destination: { write: (line: string) => lines.push(JSON.parse(line)) },
+  });
+  return { logger, lines };
+}
+
+describe('log redaction', () => {
+  test('a token, a password or a cookie at the top level or one object down is censored', () => {
+    const { logger, lines } = capture();
+    logger.info({
+      token: 'tok',
+      csrfToken: 'csrf',
+      body: { password: 'hunter2', newPassword: 'x', email: 'ann@example.com' },
+      req: { headers: { cookie: 'sid=1', authorization: 'Bearer t', host: 'example.com' } },
+      headers: { 'set-cookie': ['sid=2'], cookie: 'sid=3', accept: 'text/html' },
+    });
+    const line = lines[0] as Record<string, Record<string, unknown>>;
+    assert.equal(line.token, '[redacted]');
+    assert.equal(line.csrfToken, '[redacted]');
+    assert.deepEqual(line.body, {
+      password: '[redacted]',
+      newPassword: '[redacted]',
+      email: 'ann@example.com',
+    });
+    assert.deepEqual(line.req, {
+      headers: { cookie: '[redacted]', authorization: '[redacted]', host: 'example.com' },
+    });
+    assert.deepEqual(line.headers, {
+      'set-cookie': '[redacted]',
+      cookie: '[redacted]',
+      accept: 'text/html',
+    });
+  });
+
+  test('child bindings are censored too', () => {
+    const { logger, lines } = capture();
+    logger
+      .child({ token: 'bound' })
+      .child({ nested: { cookie: 'c' } })
+      .info('x');
+    assert.equal(lines[0]?.token, '[redacted]');
+    assert.deepEqual(lines[0]?.nested, { cookie: '[redacted]' });
+  });
+
+  test("an error keeps its type, message and stack; the caller's objects are not changed", () => {
+    const { logger, lines } = capture();
+    const err = Object.assign(new Error('boom'), { token: 'leak' });
+    const input = { err, user: { password: 'p' } };
+    logger.error(input, 'failed');
+    const logged = lines[0]?.err as Record<string, unknown>;
+    assert.equal(logged.type, 'Error');
+    assert.equal(logged.message, 'boom');
+    assert.match(String(logged.stack), /^Error: boom\n/);
+    assert.equal(logged.token, '[redacted]');
+    assert.equal(err.token, 'leak');
+    assert.equal(input.user.password, 'p');
+  });
+
+  test('a line with nothing to censor is passed through as the same object', () => {
+    const redact = compileRedaction(REDACT_PATHS, '[redacted]');
+    const line = { requestId: 'r', method: 'GET', route: '/auth/session', status: 200, ip: '' };
+    assert.equal(redact(line), line);
+  });
+
+  test("paths follow pino's spelling; anything else is refused at start-up", () => {
+    const redact = compileRedaction(['a.b', '*.c', 'd["e-f"]'], 'X');
+    assert.deepEqual(redact({ a: { b: 1, z: 2 }, q: { c: 3 }, d: { 'e-f': 4 } }), {
+      a: { b: 'X', z: 2 },
+      q: { c: 'X' },
+      d: { 'e-f': 'X' },
+    });
+    assert.throws(() => compileRedaction(['a..b'], 'X'), /Unsupported redaction path/);
+    assert.throws(() => compileRedaction(['.a'], 'X'), /Unsupported redaction path/);
+  });
+});
