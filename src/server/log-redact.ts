@@ -63,7 +63,7 @@ export function compileRedaction(paths: readonly string[], censor: string): <T>(
       let replaced: unknown = current;
       if (hit) replaced = censor;
       else if (
-        next !== null &&
+        next !== undefined &&
         depth < MAX_DEPTH &&
         current !== null &&
         typeof current === 'object'

@@ -71,6 +71,8 @@ describe('log redaction', () => {
     const redact = compileRedaction(REDACT_PATHS, '[redacted]');
     const line = { requestId: 'r', method: 'GET', route: '/auth/session', status: 200, ip: '' };
     assert.equal(redact(line), line);
+    const deep = { err: { cause: { detail: { code: 'x' } } }, list: [[1], { a: { b: 2 } }] };
+    assert.equal(redact(deep), deep);
   });
 
   test("paths follow pino's spelling; anything else is refused at start-up", () => {
