@@ -7,16 +7,16 @@ import {
   PW,
   services,
   sessionCount,
+  setupPagesApp,
   signIn,
   tokenOf,
   tokensIn,
-  usePagesApp,
 } from './pages-fixture.ts';
 
 // What the buttons of /account and /admin do, end to end through the real app: every action
 // redirects (303, POST-redirect-GET), refusals are pages in words with the API's status.
 
-usePagesApp();
+setupPagesApp();
 
 /** Past the fresh window (10 min by default) but well inside every idle timeout. */
 const STALE_MS = 11 * 60_000;

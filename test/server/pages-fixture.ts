@@ -23,7 +23,7 @@ let current: { services: Services; app: ReturnType<typeof createApp> } | null = 
 let ipCounter = 0;
 
 /** Starts the app before the file's tests and removes it after. */
-export function usePagesApp(): void {
+export function setupPagesApp(): void {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'coatcheck-pages-'));
     const services = createServices(testConfig({ dataDir: dir }), { now: () => clock.now });
@@ -35,9 +35,9 @@ export function usePagesApp(): void {
   });
 }
 
-/** The running services (after `usePagesApp`'s before hook). */
+/** The running services (after `setupPagesApp`'s before hook). */
 export function services(): Services {
-  assert.ok(current, 'usePagesApp() not called');
+  assert.ok(current, 'setupPagesApp() not called');
   return current.services;
 }
 
@@ -64,7 +64,7 @@ export class Client {
   }
 
   async send(path: string, init: RequestInit): Promise<Response> {
-    assert.ok(current, 'usePagesApp() not called');
+    assert.ok(current, 'setupPagesApp() not called');
     const headers = new Headers(init.headers);
     headers.set('user-agent', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0.0.0 Safari/537.36');
     if (this.cookie) headers.set('cookie', `coatcheck=${this.cookie}`);

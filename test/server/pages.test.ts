@@ -6,15 +6,15 @@ import {
   PW,
   services,
   sessionCount,
+  setupPagesApp,
   signIn,
   tokenOf,
-  usePagesApp,
 } from './pages-fixture.ts';
 
 // Fetch-level tests of the pages against the real app: rendering, errors in words, open
 // redirects, and synchronizer tokens. Account and admin actions: pages-actions.test.ts.
 
-usePagesApp();
+setupPagesApp();
 
 describe('pages render', () => {
   test('GET /login and /signup are forms in HTML, not cacheable, linking the stylesheet', async () => {
