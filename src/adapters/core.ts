@@ -148,6 +148,17 @@ export function checkOrigin(
   return config.originCheck.check(request).ok ? null : new CrossOriginError();
 }
 
+/**
+ * The authority a Web Request was addressed to: its Host header, as Go's `r.Host`, falling back
+ * to the URL. Not the URL first: frameworks rebuild `request.url` from their own settings (Next.js
+ * reports `localhost` for a request to 127.0.0.1), which would refuse genuine same-origin posts.
+ */
+export function requestHost(headers: HeaderReader, url: string): string | null {
+  const host = headers.get('host');
+  if (typeof host === 'string' && host !== '') return host;
+  return URL.parse(url)?.host ?? null;
+}
+
 /** The media types a cross-origin page can send without a CORS preflight (Fetch §4.1). */
 const SIMPLE_TYPES = new Set([
   'application/x-www-form-urlencoded',

@@ -19,6 +19,7 @@ import {
   guardRoles,
   isSafeMethod,
   needsFormToken,
+  requestHost,
   resolveAdapterOptions,
   resolveSession,
   roleRefusal,
@@ -111,7 +112,11 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
     const method = c.req.method;
     const headers = c.req.raw.headers;
     if (!isSafeMethod(method)) {
-      const refusal = checkOrigin(config, { method, headers, host: new URL(c.req.url).host });
+      const refusal = checkOrigin(config, {
+        method,
+        headers,
+        host: requestHost(headers, c.req.url),
+      });
       if (refusal) return problemResponse(refusal);
     }
     let resolution: Awaited<ReturnType<typeof resolveSession>>;

@@ -14,6 +14,7 @@ import {
   guardRoles,
   isSafeMethod,
   needsFormToken,
+  requestHost,
   resolveAdapterOptions,
   resolveSession,
   roleRefusal,
@@ -86,7 +87,11 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
   const originRefusal = (request: Request): Response | null => {
     if (isSafeMethod(request.method)) return null;
     const { method, headers } = request;
-    const refusal = checkOrigin(config, { method, headers, host: new URL(request.url).host });
+    const refusal = checkOrigin(config, {
+      method,
+      headers,
+      host: requestHost(headers, request.url),
+    });
     return refusal ? problemResponse(refusal) : null;
   };
 

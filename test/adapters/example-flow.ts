@@ -46,7 +46,13 @@ export async function browserFlow(app: RunningExample, options: FlowOptions) {
   assert.ok(/<form[^>]*method="post"/.test(await (await go('/login')).text()), 'a sign-in form');
 
   // A wrong password is refused in words and sets no cookie.
-  const wrong = await go(options.signIn, form({ email, password: `${password}!` }));
+  // (Sent the way a browser without fetch metadata would: Origin only, which must match Host.)
+  const wrongPassword = new URLSearchParams({ email, password: `${password}!` }).toString();
+  const wrong = await go(options.signIn, {
+    method: 'POST',
+    body: wrongPassword,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: app.base },
+  });
   assert.equal(wrong.status, 401);
   assert.deepEqual(wrong.headers.getSetCookie(), []);
 

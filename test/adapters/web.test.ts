@@ -160,3 +160,21 @@ describe('web adapter, beyond the contract', () => {
     await assert.rejects(handle(new Request(url)), (error) => error === boom);
   });
 });
+
+describe('web adapter: the origin is compared with the Host the browser addressed', () => {
+  const fx = adapterFixture();
+  const auth = coatcheck({ engine: fx.engine });
+
+  test('allows a same-origin POST when the framework rewrote request.url (Next.js: localhost)', () => {
+    // Browser at http://127.0.0.1:3000 posts; the framework hands over http://localhost:3000/…
+    const headers = { host: '127.0.0.1:3000', origin: 'http://127.0.0.1:3000' };
+    const request = new Request('http://localhost:3000/api/x', { method: 'POST', headers });
+    assert.equal(auth.checkOrigin(request), null);
+  });
+
+  test('still refuses an Origin that matches only the rewritten URL', () => {
+    const headers = { host: '127.0.0.1:3000', origin: 'http://localhost:3000' };
+    const request = new Request('http://localhost:3000/api/x', { method: 'POST', headers });
+    assert.equal(auth.checkOrigin(request)?.status, 403);
+  });
+});
