@@ -34,6 +34,11 @@ export interface Services {
   readonly storeDescription: string;
   /** True when every store answers (for /readyz). Never throws. */
   ready(): Promise<boolean>;
+  /**
+   * True while a store outage is being reported (its `store_down` line logged, its `store_up` not
+   * yet): the requests failing meanwhile need no error line each.
+   */
+  inOutage(): boolean;
   /** Closes the stores. */
   close(): Promise<void>;
 }
@@ -115,6 +120,7 @@ function assemble(stores: ServerStores, config: ServerConfig, options: CreateSer
     now,
     storeDescription: stores.description,
     ready: () => stores.ready(),
+    inOutage: () => stores.inOutage(),
     async close() {
       await engine.close();
       await stores.close();

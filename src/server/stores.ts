@@ -32,6 +32,8 @@ export interface ServerStores {
   readonly description: string;
   /** True when every store answers. Never throws. */
   ready(): Promise<boolean>;
+  /** True from a store's `store_down` log line until its `store_up`: an outage already reported. */
+  inOutage(): boolean;
   /** Closes every store (each at most once). */
   close(): Promise<void>;
 }
@@ -45,7 +47,8 @@ export async function openServerStores(
   settings: StoreSettings,
   logger: Logger,
 ): Promise<ServerStores> {
-  const outage = outageLogger(logger);
+  const outages = outageLogger(logger);
+  const outage = outages.report;
   const closers: (() => Promise<unknown>)[] = [];
   const checks: (() => Promise<unknown>)[] = [];
   const parts: string[] = [];
@@ -108,6 +111,7 @@ export async function openServerStores(
         const results = await Promise.allSettled(checks.map((check) => check()));
         return results.every((r) => r.status === 'fulfilled');
       },
+      inOutage: outages.active,
       async close() {
         if (closed) return;
         closed = true;
@@ -143,6 +147,7 @@ export function openSqliteServerStores(dataDir: string): ServerStores {
         return false;
       }
     },
+    inOutage: () => false, // SQLite has no outages to report: each failure is logged as it happens
     close: () => lite.close(),
   };
 }
@@ -150,7 +155,8 @@ export function openSqliteServerStores(dataDir: string): ServerStores {
 /** Logs each store's transitions between up and down: one line per outage start and end. */
 function outageLogger(logger: Logger) {
   const down = new Map<string, number>();
-  return (store: string, up: boolean, cause?: unknown) => {
+  const active = () => down.size > 0;
+  const report = (store: string, up: boolean, cause?: unknown) => {
     const since = down.get(store);
     if (!up && since === undefined) {
       down.set(store, Date.now());
@@ -163,4 +169,5 @@ function outageLogger(logger: Logger) {
       );
     }
   };
+  return { report, active };
 }

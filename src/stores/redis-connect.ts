@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { ConfigError, StoreUnavailableError } from '../core/errors.ts';
 import type { ScriptRunner } from './redis-scripts.ts';
@@ -30,6 +31,12 @@ export interface RedisConnectOptions {
   readonly connectTimeoutMs: number;
   /** False until the first connection succeeded: only then is a lost connection retried. */
   readonly retry: () => boolean;
+  /**
+   * Cluster only: connect to no node beyond the topology discovery (and later, the one node a
+   * subscription lives on). For a pub/sub subscriber, whose errors must mean its own node failed.
+   * @default false
+   */
+  readonly minimizeConnections?: boolean;
 }
 
 const MULTI = /^(rediss?)\+(sentinel|cluster):\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?$/;
@@ -75,7 +82,7 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
   const socket = {
     connectTimeout: options.connectTimeoutMs,
     reconnectStrategy: (retries: number, cause: Error) =>
-      options.retry() ? Math.min(50 * 2 ** retries, 500) + Math.floor(Math.random() * 100) : cause,
+      options.retry() ? Math.min(50 * 2 ** retries, 500) + randomInt(100) : cause,
   };
   // No per-command `timeout` here: see ConnectionGuard. A full queue (a hung server under load)
   // rejects at once instead of growing.
@@ -92,6 +99,7 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
     return createCluster({
       rootNodes: target.hosts.map((h) => ({ socket: { host: h.host, port: h.port } })),
       defaults: { socket: tlsSocket, ...auth, ...common },
+      minimizeConnections: options.minimizeConnections ?? false,
     });
   }
   return createSentinel({
@@ -110,6 +118,31 @@ export interface RedisConnection extends ScriptRunner {
   close(): Promise<unknown>;
   destroy(): unknown;
   on(event: string, listener: (error: unknown) => void): unknown;
+}
+
+/**
+ * PUBLISH that survives a dead Cluster node: node-redis sends each PUBLISH to the next node in
+ * turn, the dead one included, and any node relays it to every subscriber over the cluster bus,
+ * so a failed attempt is retried on the next node (once per node at most). Elsewhere, one attempt.
+ * A message may arrive twice; invalidations and heartbeats are idempotent.
+ */
+export async function publishAnywhere(
+  connection: Pick<RedisConnection, 'publish'>,
+  channel: string,
+  message: string,
+): Promise<void> {
+  const nodes = connection as { masters?: unknown; replicas?: unknown };
+  const attempts = Array.isArray(nodes.masters)
+    ? nodes.masters.length + (Array.isArray(nodes.replicas) ? nodes.replicas.length : 0)
+    : 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await connection.publish(channel, message);
+      return;
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+    }
+  }
 }
 
 /** A change between reachable and unreachable. */
@@ -136,14 +169,27 @@ export class ConnectionGuard {
   readonly #timeoutMs: number;
   readonly #pending = new Set<Pending>();
   readonly #watchdog: NodeJS.Timeout;
+  readonly #confirmUp: (() => Promise<unknown>) | undefined;
   #up = true;
   #closed = false;
+  #confirming = false;
 
-  /** Listens to the connection's error events: without a listener, one would crash the process. */
-  constructor(connection: RedisConnection, timeoutMs: number, onStatus?: RedisStatusListener) {
+  /**
+   * Listens to the connection's error events: without a listener, one would crash the process.
+   * `confirmUp`, when given, must resolve before an outage counts as over: in a Cluster a call
+   * that succeeded may have reached a live master while another is still down, and declaring
+   * the store up on it would log an outage start and end per request (issue #4: once per outage).
+   */
+  constructor(
+    connection: RedisConnection,
+    timeoutMs: number,
+    onStatus?: RedisStatusListener,
+    confirmUp?: () => Promise<unknown>,
+  ) {
     this.#connection = connection;
     this.#timeoutMs = timeoutMs;
     this.#onStatus = onStatus;
+    this.#confirmUp = confirmUp;
     for (const event of ['error', 'node-error', 'client-error']) {
       connection.on(event, (error) => this.#down(error));
     }
@@ -154,22 +200,9 @@ export class ConnectionGuard {
   /** The body's result, or a StoreUnavailableError naming `operation`. */
   run<T>(operation: string, body: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(closedError());
-    return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { startedAt: performance.now(), reject };
-      this.#pending.add(pending);
-      body().then(
-        (result) => {
-          this.#pending.delete(pending);
-          resolve(result);
-        },
-        (error: unknown) => {
-          this.#pending.delete(pending);
-          reject(error);
-        },
-      );
-    }).then(
+    return this.#watched(body).then(
       (result) => {
-        if (!this.#up) this.#status(true);
+        if (!this.#up) this.#recovered();
         return result;
       },
       (error: unknown) => {
@@ -194,6 +227,43 @@ export class ConnectionGuard {
         await this.#connection.destroy(); // never connected, or already gone
       } catch {}
     }
+  }
+
+  /** The body's result, rejected by the watchdog when unanswered for `timeoutMs`. */
+  #watched<T>(body: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const pending: Pending = { startedAt: performance.now(), reject };
+      this.#pending.add(pending);
+      body().then(
+        (result) => {
+          this.#pending.delete(pending);
+          resolve(result);
+        },
+        (error: unknown) => {
+          this.#pending.delete(pending);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** A call succeeded while down: up at once, or once `confirmUp` (one at a time) resolves. */
+  #recovered(): void {
+    if (this.#confirmUp === undefined) {
+      this.#status(true);
+      return;
+    }
+    if (this.#confirming) return;
+    this.#confirming = true;
+    this.#watched(this.#confirmUp).then(
+      () => {
+        this.#confirming = false;
+        if (!this.#up && !this.#closed) this.#status(true);
+      },
+      () => {
+        this.#confirming = false; // still down: the next successful call asks again
+      },
+    );
   }
 
   #expire(): void {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { StoreUnavailableError } from '../core/errors.ts';
 import type { FeedHandlers, Invalidation, InvalidationFeed } from '../core/near-cache.ts';
-import { createRedisConnection, message, parseRedisUrl } from './redis-connect.ts';
+import { createRedisConnection, message, parseRedisUrl, publishAnywhere } from './redis-connect.ts';
 import { invalidationChannel } from './redis-layout.ts';
 
 /** Options of the Redis invalidation feed. */
@@ -36,7 +36,8 @@ interface PubSubConnection {
  * heartbeats come back within `deadlineMs`. Redis delivers a channel's messages in order on one
  * connection, so a returned heartbeat proves every invalidation published before it arrived too;
  * a subscription that silently died is noticed within `deadlineMs`, and meanwhile the cache
- * bounds the damage to that window. Any connection error marks the feed down at once.
+ * bounds the damage to that window. Any error of the subscriber connection (in a Cluster: of
+ * its one pub/sub node) marks the feed down at once.
  */
 export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #subscriber: PubSubConnection;
@@ -55,16 +56,22 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   constructor(url: string, options: RedisFeedOptions = {}) {
     const target = parseRedisUrl(url);
     const connect = { connectTimeoutMs: options.connectTimeoutMs ?? 2000, retry: () => true };
-    this.#subscriber = createRedisConnection(target, connect) as unknown as PubSubConnection;
+    // In a Cluster the subscriber connects to its one pub/sub node only, so that its errors are
+    // that node's: another master's outage must not flush every cache twice a second.
+    const subscriber = createRedisConnection(target, { ...connect, minimizeConnections: true });
+    this.#subscriber = subscriber as unknown as PubSubConnection;
     this.#publisher = createRedisConnection(target, connect) as unknown as PubSubConnection;
     this.#channel = invalidationChannel(options.keyPrefix ?? 'cc:');
     this.#heartbeatMs = options.heartbeatMs ?? 250;
     this.#deadlineMs = options.deadlineMs ?? 1000;
     this.#onStatus = options.onStatus;
-    for (const connection of [this.#subscriber, this.#publisher]) {
-      for (const event of ['error', 'node-error', 'client-error']) {
-        connection.on(event, (error) => this.#setLive(false, error));
-      }
+    const down = (error: unknown) => this.#setLive(false, error);
+    for (const event of ['error', 'node-error', 'client-error']) {
+      this.#subscriber.on(event, down);
+      // A Cluster publisher's node errors are no news: publishAnywhere goes round a dead node, and
+      // a heartbeat that no node takes marks the feed down.
+      const ignored = target.kind === 'cluster' && event === 'node-error';
+      this.#publisher.on(event, ignored ? () => {} : down);
     }
   }
 
@@ -78,7 +85,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   /** Publishes to every node; rejects with StoreUnavailableError when Redis cannot take it. */
   async publish(invalidation: Invalidation): Promise<void> {
     try {
-      await this.#publisher.publish(this.#channel, JSON.stringify(invalidation));
+      await publishAnywhere(this.#publisher, this.#channel, JSON.stringify(invalidation));
     } catch (error) {
       this.#setLive(false, error);
       throw new StoreUnavailableError(`Redis publish failed: ${message(error)}`, { cause: error });
@@ -116,9 +123,9 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     if (this.#live && performance.now() - this.#lastBeat > this.#deadlineMs) {
       this.#setLive(false, new Error(`no heartbeat for ${this.#deadlineMs} ms`));
     }
-    this.#publisher
-      .publish(this.#channel, JSON.stringify({ beat: this.#self }))
-      .catch((error: unknown) => this.#setLive(false, error));
+    publishAnywhere(this.#publisher, this.#channel, JSON.stringify({ beat: this.#self })).catch(
+      (error: unknown) => this.#setLive(false, error),
+    );
   }
 
   #receive(text: string): void {

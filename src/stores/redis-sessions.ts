@@ -30,6 +30,7 @@ import { StoreUnavailableError } from '../core/errors.ts';
 import type { SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
 import {
   ConnectionGuard,
+  publishAnywhere,
   type RedisConnection,
   type RedisStatusListener,
 } from './redis-connect.ts';
@@ -77,7 +78,12 @@ export class RedisSessionStore implements SessionStore {
     this.#now = options.now ?? Date.now;
     this.#channel =
       options.publishInvalidations === false ? null : L.invalidationChannel(this.#prefix);
-    this.#guard = new ConnectionGuard(connection, options.timeoutMs ?? 1000, options.onStatus);
+    this.#guard = new ConnectionGuard(
+      connection,
+      options.timeoutMs ?? 1000,
+      options.onStatus,
+      isCluster(connection) ? () => pingMasters(connection) : undefined,
+    );
   }
 
   /** Inserts the record; a duplicate id rejects (ids are 128 random bits). */
@@ -207,10 +213,14 @@ export class RedisSessionStore implements SessionStore {
     return this.#guard.run('sweep', async () => 0);
   }
 
-  /** Resolves when Redis answers a read (one node of a Cluster); for readiness probes. */
+  /**
+   * Resolves when Redis answers; for readiness probes. A Cluster answers only when every master
+   * does: each holds a share of the sessions (one GET would ask the one master owning its slot).
+   */
   ping(): Promise<void> {
     return this.#run('ping', async () => {
-      await this.#redis.get(this.#key('~ping'));
+      if (isCluster(this.#redis)) await pingMasters(this.#redis);
+      else await this.#redis.get(this.#key('~ping'));
     });
   }
 
@@ -243,7 +253,7 @@ export class RedisSessionStore implements SessionStore {
 
   async #publish(sessionIds: string[]): Promise<void> {
     if (this.#channel === null || sessionIds.length === 0) return;
-    await this.#redis.publish(this.#channel, JSON.stringify({ sessionIds }));
+    await publishAnywhere(this.#redis, this.#channel, JSON.stringify({ sessionIds }));
   }
 
   #run<T>(operation: string, body: () => Promise<T>): Promise<T> {
@@ -257,6 +267,22 @@ export class RedisSessionStore implements SessionStore {
   #userKey(userId: string): string {
     return L.userIndexKey(this.#prefix, userId);
   }
+}
+
+/** What a node-redis Cluster connection offers for reaching each master (absent elsewhere). */
+interface ClusterNodes {
+  readonly masters: readonly unknown[];
+  nodeClient(node: unknown): Promise<{ ping(): Promise<unknown> }>;
+}
+
+function isCluster(connection: RedisConnection): connection is RedisConnection & ClusterNodes {
+  const nodes = connection as Partial<ClusterNodes>;
+  return Array.isArray(nodes.masters) && typeof nodes.nodeClient === 'function';
+}
+
+/** PING on every master: resolves only when each answers. */
+async function pingMasters(cluster: ClusterNodes): Promise<void> {
+  await Promise.all(cluster.masters.map(async (node) => (await cluster.nodeClient(node)).ping()));
 }
 
 function byMostRecentlyUsed(a: SessionRecord, b: SessionRecord): number {

@@ -51,6 +51,24 @@ export interface RedisCluster {
   stop(): Promise<void>;
   /** SIGKILLs node `index` (its slots become unavailable: there is no replica to fail over to). */
   killNode(index: number): Promise<void>;
+  /**
+   * Starts node `index` again on its port and directory (so its nodes.conf, and its AOF when on);
+   * resolves once every node reports cluster_state:ok.
+   */
+  restartNode(index: number): Promise<void>;
+}
+
+/** Options of startRedisCluster. */
+export interface RedisClusterOptions {
+  /** @default 3 */
+  masters?: number;
+  /** AOF with `appendfsync always`: a write is on disk before it is acknowledged. @default false */
+  appendonly?: boolean;
+  /**
+   * `cluster-require-full-coverage`: when false, the masters still up keep serving their slots
+   * while another master is down (otherwise the whole Cluster refuses queries). @default true
+   */
+  requireFullCoverage?: boolean;
 }
 
 /** Throws a clear message when the Redis binaries are missing. */
@@ -95,8 +113,10 @@ export async function startRedis(options: { appendonly?: boolean } = {}): Promis
 }
 
 /** Starts `masters` cluster-enabled servers, assigns every slot, waits for cluster_state:ok. */
-export async function startRedisCluster(options: { masters?: number } = {}): Promise<RedisCluster> {
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   const count = options.masters ?? 3;
+  const appendonly = options.appendonly ? 'yes' : 'no';
+  const coverage = options.requireFullCoverage === false ? 'no' : 'yes';
   const nodes: RedisServer[] = [];
   const stop = async () => {
     await Promise.all(nodes.map((node) => node.stop()));
@@ -106,16 +126,14 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
       nodes.push(
         await startServer((dir) => [
           ...['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')],
-          ...['--cluster-node-timeout', '2000', '--appendonly', 'no'],
+          ...['--cluster-node-timeout', '2000', '--cluster-require-full-coverage', coverage],
+          ...['--appendonly', appendonly, '--appendfsync', 'always'],
         ]),
       );
     }
     const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes']);
-    await waitFor(async () => {
-      const states = await Promise.all(nodes.map((n) => redisCli(n.port, 'CLUSTER', 'INFO')));
-      return states.every((info) => info.includes('cluster_state:ok'));
-    }, 'cluster_state:ok on every node');
+    await clusterOk(nodes);
   } catch (error) {
     await stop();
     throw error;
@@ -129,7 +147,26 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
       if (node === undefined) throw new RangeError(`no node ${index}`);
       await node.kill();
     },
+    restartNode: async (index) => {
+      const node = nodes[index];
+      if (node === undefined) throw new RangeError(`no node ${index}`);
+      await node.restart();
+      // A master with slots that was marked FAIL is cleared only after 2 × cluster-node-timeout.
+      await clusterOk(nodes, 30_000);
+    },
   };
+}
+
+/** Waits until every node of a Cluster reports cluster_state:ok. */
+async function clusterOk(nodes: readonly RedisServer[], timeoutMs = STARTUP_MS): Promise<void> {
+  await waitFor(
+    async () => {
+      const states = await Promise.all(nodes.map((n) => redisCli(n.port, 'CLUSTER', 'INFO')));
+      return states.every((info) => info.includes('cluster_state:ok'));
+    },
+    'cluster_state:ok on every node',
+    timeoutMs,
+  );
 }
 
 /** A master watched by one Sentinel; `url` is a `redis+sentinel://` URL naming the Sentinel. */
@@ -257,8 +294,12 @@ async function startServer(
   };
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + STARTUP_MS;
+async function waitFor(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs = STARTUP_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       if (await check()) return;

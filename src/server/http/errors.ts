@@ -46,14 +46,21 @@ export function problemResponse(c: Context, error: unknown): Response {
   return c.json(problem, problem.status as ContentfulStatusCode, headers);
 }
 
-/** app.onError: a problem for every thrown error; 5xx causes logged with pino's err serializer. */
-export function errorHandler(services: Pick<Services, 'logger'>): ErrorHandler<AppEnv> {
+/**
+ * app.onError: a problem for every thrown error; 5xx causes logged with pino's err serializer, at
+ * error, except a store failure during a reported outage: its `store_down` line already says what
+ * is wrong, once per outage (issue #4), so each request failing meanwhile is logged at debug.
+ */
+export function errorHandler(
+  services: Pick<Services, 'logger'> & Partial<Pick<Services, 'inOutage'>>,
+): ErrorHandler<AppEnv> {
   return (err, c) => {
     const error = err instanceof HTTPException ? fromHttpException(err) : err;
     const response = problemResponse(c, error);
     if (response.status >= 500) {
       const code = error instanceof CoatcheckError ? error.code : 'internal_error';
-      services.logger.error({ err, code, requestId: c.get('requestId') }, 'request failed');
+      const level = code === 'store_unavailable' && services.inOutage?.() ? 'debug' : 'error';
+      services.logger[level]({ err, code, requestId: c.get('requestId') }, 'request failed');
     }
     return response;
   };

@@ -124,8 +124,10 @@ export async function failurePage(
   }
   const failure = describeFailure(error);
   if (failure === null) {
-    services.logger.error({ err: error, requestId: c.get('requestId') }, 'page request failed');
     const down = error instanceof StoreUnavailableError;
+    // During a reported store outage, its store_down line is the error (see http/errors.ts).
+    const level = down && services.inOutage() ? 'debug' : 'error';
+    services.logger[level]({ err: error, requestId: c.get('requestId') }, 'page request failed');
     const message = down
       ? 'The service is temporarily unavailable. Please try again in a moment.'
       : 'Something went wrong on our side. Please try again in a moment.';
