@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
@@ -17,12 +17,32 @@ import { normaliseIp, type ProxyTrust } from './proxy-trust.ts';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
+/**
+ * Request ids are 12 bytes from the CSPRNG, base64url, taken from a pool refilled 4 KiB at a time:
+ * one `randomBytes(12)` call cost ~6 µs per request (measured in bench/), a refill amortises that.
+ * Same source, same 96 bits per id; ids are correlation handles, never secrets.
+ */
+const ID_BYTES = 12;
+const pool = Buffer.alloc(ID_BYTES * 341);
+let poolOffset = pool.length;
+
+/** A fresh random request id: 16 base64url characters. */
+export function newRequestId(): string {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const id = pool.toString('base64url', poolOffset, poolOffset + ID_BYTES);
+  poolOffset += ID_BYTES;
+  return id;
+}
+
 /** Sets requestId, clientIp and auth (null) on the context; logs and measures each request. */
 export function requestContext(services: Services, proxies: ProxyTrust): MiddlewareHandler<AppEnv> {
   const { logger, metrics } = services;
   return async (c, next) => {
     const started = performance.now();
-    const requestId = randomBytes(12).toString('base64url');
+    const requestId = newRequestId();
     c.set('requestId', requestId);
     c.set('clientIp', proxies.clientIp(peerAddress(c), c.req.header('x-forwarded-for')) ?? '');
     c.set('auth', null);
