@@ -85,7 +85,15 @@ export async function attempt<T>(
   }
   const probe = breaker.admit(operation);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const pending = work();
+  // A pooled connection the server dropped while idle is found dead only when a query is written
+  // to it; a read is then retried once on a fresh connection, so one dropped connection never
+  // costs a request a 503. Writes are not retried (their fate is unknown).
+  const pending = READS.has(operation)
+    ? work().catch((error: unknown) => {
+        if (!connectionLost(error)) throw error;
+        return work();
+      })
+    : work();
   try {
     const result = await Promise.race([
       pending,
@@ -102,6 +110,28 @@ export async function attempt<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Operations that only read, safe to run twice. */
+const READS = new Set([
+  'get',
+  'getWithUser',
+  'listByUser',
+  'findById',
+  'findByEmail',
+  'list',
+  'count',
+  'ping',
+  'audit list',
+  'keys list',
+]);
+
+/** The driver's codes for a connection that was already gone when the query was sent. */
+function connectionLost(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    code === 'CONNECTION_CLOSED' || code === 'CONNECTION_ENDED' || code === 'CONNECTION_DESTROYED'
+  );
 }
 
 /**

@@ -12,7 +12,7 @@ import { PROBLEM_STATUS, toProblem } from '../../src/core/problem.ts';
 describe('error codes', () => {
   it('documents exactly the codes the code defines, with the same statuses', () => {
     const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
-    const rows = [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [
+    const rows = [...doc.matchAll(/^\|\s*`([a-z_]+)`\s*\|\s*(\d{3})\s*\|/gm)].map((m) => [
       m[1],
       Number(m[2]),
     ]);
