@@ -1,0 +1,125 @@
+/**
+ * `npm run bench:http` (issue 4): authenticated requests/s on GET /auth/session of the real
+ * Coatcheck server (startServer over openServices, production configuration, each in its own
+ * process) on SQLite, Redis, and Redis + near cache, next to the same route on the same framework
+ * authenticated by a fast-jwt HS256 cookie (stateless, no lookup): once as people write it (one
+ * route), once behind the same middleware the Coatcheck server runs, so the auth is all that
+ * differs. Rounds alternate the contenders; figures are medians; ratios are to the JWT servers.
+ *
+ * Targets: Redis + near cache ≥ 1.0× the JWT server; Redis without the cache ≥ 0.7×.
+ * Flags: --quick (short rounds), --profile (then profiles the near-cache server, see lib/profile.ts).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { profile, progress, quick } from './lib/args.ts';
+import { BenchEnvironment, CONTENDERS, type ContenderId } from './lib/contenders.ts';
+import { loadTool, runLoad } from './lib/load.ts';
+import { newestProfile, summariseProfile } from './lib/profile.ts';
+import { measureRounds, type Throughput } from './lib/rounds.ts';
+import { int, ms, ratio, table, verdict } from './lib/table.ts';
+
+const IDS: readonly ContenderId[] = [
+  'coatcheck-sqlite',
+  'coatcheck-redis',
+  'coatcheck-redis-near-cache',
+  'fast-jwt-hs256',
+  'fast-jwt-hs256-stack',
+];
+const TARGETS: Partial<Record<ContenderId, number>> = {
+  'coatcheck-redis-near-cache': 1.0,
+  'coatcheck-redis': 0.7,
+};
+
+/** Runs the comparison; returns each contender's medians. */
+export async function httpBench(
+  env: BenchEnvironment,
+  options: { quick: boolean },
+): Promise<Throughput[]> {
+  const targets = [];
+  for (const id of IDS) {
+    const child = await env.start(id);
+    targets.push({ name: id, url: `${child.url}/auth/session`, credential: child.credential });
+  }
+  return measureRounds(targets, {
+    warmupSeconds: options.quick ? 2 : 5,
+    rounds: options.quick ? 3 : 5,
+    seconds: options.quick ? 3 : 8,
+    onRun: (name, round, r) =>
+      progress(`  round ${round + 1} ${name}: ${int(r.requestsPerSecond)} req/s`),
+  });
+}
+
+/** The result table with ratios to both JWT servers. */
+export function httpTable(results: readonly Throughput[]): string {
+  const by = (id: ContenderId) => results.find((r) => r.name === id)?.requestsPerSecond ?? NaN;
+  const bare = by('fast-jwt-hs256');
+  const stack = by('fast-jwt-hs256-stack');
+  return table(
+    [
+      'GET /auth/session',
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'vs JWT (bare)',
+      'vs JWT (same middleware)',
+      'target (vs bare)',
+    ],
+    results.map((r) => {
+      const id = r.name as ContenderId;
+      const target = TARGETS[id];
+      return [
+        CONTENDERS[id],
+        int(r.requestsPerSecond),
+        ms(r.p50Ms),
+        ms(r.p99Ms),
+        ratio(r.requestsPerSecond / bare),
+        ratio(r.requestsPerSecond / stack),
+        target === undefined ? '' : verdict(r.requestsPerSecond / bare, target),
+      ];
+    }),
+  );
+}
+
+/** Profiles a Redis + near-cache server under load and prints where its CPU time goes. */
+async function profileNearCache(env: BenchEnvironment): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'coatcheck-bench-prof-'));
+  try {
+    const child = await env.coatcheck('redis-near-cache', {
+      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    });
+    const headers = { [child.credential.header]: child.credential.value };
+    await runLoad({ url: `${child.url}/auth/session`, headers, seconds: quick ? 3 : 10 });
+    await child.stop();
+    const summary = summariseProfile(newestProfile(dir), 20);
+    console.log(`\nCPU profile of the Redis + near-cache server (${summary.file}):\n`);
+    console.log(
+      table(
+        ['self time', '%'],
+        summary.byFunction.map((l) => [l.name, String(l.percent)]),
+      ),
+    );
+    console.log();
+    console.log(
+      table(
+        ['inclusive', '%'],
+        summary.inclusive.map((l) => [l.name, String(l.percent)]),
+      ),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  const env = new BenchEnvironment();
+  try {
+    progress(`bench:http — ${quick ? 'quick' : 'full'} run, load by ${loadTool}, 10 connections`);
+    const results = await httpBench(env, { quick });
+    console.log(`\nNode ${process.version}; medians of alternating rounds; load by ${loadTool}\n`);
+    console.log(httpTable(results));
+    if (profile) await profileNearCache(env);
+  } finally {
+    await env.close();
+  }
+}

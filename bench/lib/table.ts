@@ -1,0 +1,33 @@
+/** Markdown tables and number formatting for benchmark output. */
+
+/** A Markdown table; `align` per column: 'l' or 'r'. */
+export function table(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  align?: string,
+): string {
+  const a = align ?? `l${'r'.repeat(head.length - 1)}`;
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  const rule = head.map((_, i) => (a[i] === 'r' ? '---:' : '---'));
+  return [line(head), line(rule), ...rows.map(line)].join('\n');
+}
+
+/** 12345.6 → "12,346". */
+export function int(value: number): string {
+  return Math.round(value).toLocaleString('en');
+}
+
+/** A ratio as "0.93×". */
+export function ratio(value: number): string {
+  return `${value.toFixed(2)}×`;
+}
+
+/** Milliseconds with sensible precision. */
+export function ms(value: number): string {
+  return value < 10 ? value.toFixed(2) : value.toFixed(1);
+}
+
+/** "≥ 1.0× met" / "≥ 1.0× MISSED". */
+export function verdict(value: number, target: number): string {
+  return `≥ ${target}× ${value >= target ? 'met' : 'MISSED'}`;
+}
