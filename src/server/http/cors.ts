@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { isComplete } from './complete-response.ts';
 import { editHeaders } from './edit-headers.ts';
 
 /**
@@ -36,8 +37,11 @@ export function corsForTrustedOrigins(
       return c.body(null, 204);
     }
     await next();
+    // A complete response (complete-response.ts) already carries `Vary: Origin`.
+    const complete = isComplete(c.res);
+    if (complete && !allowed) return;
     editHeaders(c, (headers) => {
-      headers.append('Vary', 'Origin');
+      if (!complete) headers.append('Vary', 'Origin');
       if (!allowed) return;
       headers.set('Access-Control-Allow-Origin', origin);
       headers.set('Access-Control-Allow-Credentials', 'true');

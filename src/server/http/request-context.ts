@@ -5,6 +5,7 @@ import { matchedRoutes } from 'hono/route';
 import type { ClientInfo } from '../../core/engine.ts';
 import type { AppEnv } from '../context.ts';
 import type { Services } from '../services.ts';
+import { isComplete } from './complete-response.ts';
 import { editHeaders } from './edit-headers.ts';
 import { normaliseIp, type ProxyTrust } from './proxy-trust.ts';
 
@@ -49,7 +50,7 @@ export function requestContext(services: Services, proxies: ProxyTrust): Middlew
     try {
       await next();
     } finally {
-      editHeaders(c, (headers) => headers.set('X-Request-Id', requestId));
+      if (!isComplete(c.res)) editHeaders(c, (headers) => headers.set('X-Request-Id', requestId));
       const seconds = (performance.now() - started) / 1000;
       const method = KNOWN_METHODS.has(c.req.method) ? c.req.method : 'OTHER';
       const route = routeLabel(c);

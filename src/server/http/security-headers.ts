@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { ServerConfig } from '../config.ts';
+import { isComplete } from './complete-response.ts';
 import { editHeaders } from './edit-headers.ts';
 
 /**
@@ -36,6 +37,24 @@ export const STRICT_TRANSPORT_SECURITY = 'max-age=31536000; includeSubDomains';
  * whose handler did not choose its own caching (only static assets do).
  */
 export function securityHeaders(config: ServerConfig): MiddlewareHandler {
+  const fixed = securityHeaderList(config);
+  return async (c, next) => {
+    await next();
+    // Built with exactly these headers already (complete-response.ts): nothing to add.
+    if (isComplete(c.res)) return;
+    editHeaders(c, (headers) => {
+      for (const [name, value] of fixed) headers.set(name, value);
+      // Auth responses, pages, verify and errors must never be stored by a browser or a proxy
+      // (ASVS 5.0 V14.3.2, V14.2.2). A handler serving a static asset sets its own policy.
+      if (!headers.has('Cache-Control')) headers.set('Cache-Control', 'no-store');
+    });
+  };
+}
+
+/** The fixed security headers of this configuration (HSTS only with an https public URL). */
+export function securityHeaderList(
+  config: Pick<ServerConfig, 'download' | 'publicUrl'>,
+): readonly (readonly [string, string])[] {
   const fixed: [string, string][] = [
     ['X-Content-Type-Options', 'nosniff'],
     ['Referrer-Policy', 'no-referrer'],
@@ -47,13 +66,5 @@ export function securityHeaders(config: ServerConfig): MiddlewareHandler {
   if (config.publicUrl?.protocol === 'https:') {
     fixed.push(['Strict-Transport-Security', STRICT_TRANSPORT_SECURITY]);
   }
-  return async (c, next) => {
-    await next();
-    editHeaders(c, (headers) => {
-      for (const [name, value] of fixed) headers.set(name, value);
-      // Auth responses, pages, verify and errors must never be stored by a browser or a proxy
-      // (ASVS 5.0 V14.3.2, V14.2.2). A handler serving a static asset sets its own policy.
-      if (!headers.has('Cache-Control')) headers.set('Cache-Control', 'no-store');
-    });
-  };
+  return fixed;
 }

@@ -6,6 +6,7 @@ import { CoatcheckError, InvalidInputError } from '../../core/errors.ts';
 import type { SessionRecord, SessionUser } from '../../core/store.ts';
 import type { ServerConfig } from '../config.ts';
 import type { AppEnv, Auth } from '../context.ts';
+import { CompleteResponses } from '../http/complete-response.ts';
 import { clearSessionCookie, setSessionCookie } from '../http/cookies.ts';
 import { readJsonBody } from '../http/json-body.ts';
 import { clientInfo } from '../http/request-context.ts';
@@ -21,8 +22,6 @@ import type { Services } from '../services.ts';
 
 /** Sign-out asks the browser to drop this origin's data too (ASVS 5.0 V14.3.1). */
 const CLEAR_SITE_DATA = '"cache", "cookies", "storage"';
-
-const JSON_CONTENT = { 'Content-Type': 'application/json' } as const;
 
 /**
  * GET /auth/session's body, kept per validated session record: with the near cache the engine
@@ -53,6 +52,7 @@ export function sessionUserView(user: SessionUser) {
 export function authRoutes(services: Services): Hono<AppEnv> {
   const { accounts, config, metrics } = services;
   const limit = config.bodyLimitBytes;
+  const complete = new CompleteResponses(config);
   const app = new Hono<AppEnv>();
 
   app.post('/auth/signup', async (c) => {
@@ -105,7 +105,7 @@ export function authRoutes(services: Services): Hono<AppEnv> {
 
   app.get('/auth/session', (c) => {
     const { user, session } = requireAuth(c);
-    return c.body(sessionBody(session, user), 200, JSON_CONTENT);
+    return complete.json(c, sessionBody(session, user));
   });
 
   app.get('/auth/sessions', async (c) => {
