@@ -119,7 +119,9 @@ async function measure(framework: Framework, variant: Variant, seconds: number):
   });
   try {
     const [url = '', token = ''] = (await listening(child)).split(' ');
-    const headers: Record<string, string> = token ? { cookie: `__Host-coatcheck=${token}` } : {};
+    // The bare server gets the same request, cookie included (a browser sends it everywhere).
+    const cookie = token || `ccs_${'A'.repeat(22)}.${'B'.repeat(32)}`;
+    const headers = { cookie: `__Host-coatcheck=${cookie}` };
     const probe = await fetch(url, { headers });
     if (probe.status !== 200) throw new Error(`${framework}/${variant}: status ${probe.status}`);
     const load = (duration: number) =>
