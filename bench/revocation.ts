@@ -82,9 +82,9 @@ async function pollUntilRefused(
   }
 }
 
-/** 127.1.x.y for the n-th client (Linux answers on all of 127.0.0.0/8). */
+/** 127.1.x.y for the n-th client, y in 1..250 (Linux answers on all of 127.0.0.0/8). */
 function loopbackAddress(n: number): string {
-  return `127.1.${(n >> 8) & 255}.${(n & 255) + 1}`;
+  return `127.1.${Math.floor(n / 250) % 256}.${(n % 250) + 1}`;
 }
 
 /** Runs the measurement on three fresh nodes in `env`. */

@@ -18,6 +18,7 @@ import { getCookie } from 'hono/cookie';
 import { type CryptoKey, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { loadConfig } from '../../src/server/config.ts';
 import type { AppEnv } from '../../src/server/context.ts';
+import { CompleteResponses } from '../../src/server/http/complete-response.ts';
 import { corsForTrustedOrigins } from '../../src/server/http/cors.ts';
 import { failClosed } from '../../src/server/http/errors.ts';
 import { createProxyTrust } from '../../src/server/http/proxy-trust.ts';
@@ -81,6 +82,7 @@ if (variant === 'jose-eddsa') {
 }
 
 const app = new Hono<AppEnv>();
+let complete: CompleteResponses | null = null;
 if (stack === 'coatcheck') {
   // The Coatcheck server's own production configuration and middleware (src/server/app.ts).
   const config = loadConfig({
@@ -95,6 +97,8 @@ if (stack === 'coatcheck') {
   app.use(requestContext(services, createProxyTrust(config.trustedProxies)));
   app.use(failClosed());
   app.use(corsForTrustedOrigins(config.trustedOrigins, { allowBearer: false }));
+  // And the same fast path for the route's final headers as GET /auth/session.
+  complete = new CompleteResponses(config);
 }
 app.get('/auth/session', async (c) => {
   const token = getCookie(c, COOKIE);
@@ -105,10 +109,11 @@ app.get('/auth/session', async (c) => {
   } catch {
     return c.json({ error: 'unauthenticated' }, 401);
   }
-  return c.json({
+  const body = {
     user: { id: claims.sub, email: claims.email, name: claims.name, roles: claims.roles },
     session: { id: claims.sid, expiresAt: new Date(claims.exp * 1000).toISOString() },
-  });
+  };
+  return complete === null ? c.json(body) : complete.json(c, JSON.stringify(body));
 });
 
 const server = await new Promise<Server>((resolve) => {
