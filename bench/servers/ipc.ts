@@ -2,6 +2,7 @@
  * The child side of bench/lib/child.ts: report `ready`, answer `call` messages, and exit when the
  * parent goes away (IPC closed) or on SIGTERM, after running `cleanup`.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Credential } from '../lib/child.ts';
 
 /** Server-specific commands a child answers (`mint` at least). */
@@ -11,6 +12,18 @@ export type Handlers = Record<string, (args: Record<string, unknown>) => Promise
 export function serverConfig<T>(): T {
   return JSON.parse(process.env.BENCH_SERVER ?? '{}') as T;
 }
+
+/** The server's event-loop delay since the last `eventLoop` call, sampled every 1 ms. */
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+const eventLoop = async () => {
+  const result = {
+    p99Ms: loopDelay.percentile(99) / 1e6,
+    maxMs: loopDelay.max / 1e6,
+  };
+  loopDelay.reset();
+  return result;
+};
 
 /** CPU time this process has used so far (user + system), in µs. */
 const cpu = async (): Promise<number> => {
@@ -40,7 +53,8 @@ export function serve(
     const message = raw as { type?: string; id?: number; command?: string; args?: object };
     if (message.type !== 'call' || message.id === undefined) return;
     const id = message.id;
-    const handler = message.command === 'cpu' ? cpu : handlers[message.command ?? ''];
+    const builtIn = { cpu, eventLoop }[message.command ?? ''];
+    const handler = builtIn ?? handlers[message.command ?? ''];
     const reply = (body: { result?: unknown; error?: string }) =>
       process.send?.({ type: 'reply', id, ...body });
     if (handler === undefined) {
