@@ -9,15 +9,14 @@
  * Targets: Redis + near cache ≥ 1.0× the JWT server; Redis without the cache ≥ 0.7×.
  * Flags: --quick (short rounds), --profile (then profiles the near-cache server, see lib/profile.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { profile, progress, quick } from './lib/args.ts';
 import { BenchEnvironment, CONTENDERS, type ContenderId } from './lib/contenders.ts';
 import { loadTool, runLoad } from './lib/load.ts';
 import { newestProfile, summariseProfile } from './lib/profile.ts';
 import { measureRounds, type Throughput } from './lib/rounds.ts';
 import { int, ms, ratio, table, verdict } from './lib/table.ts';
+import { benchTempDir } from './lib/temp.ts';
 
 const IDS: readonly ContenderId[] = [
   'coatcheck-sqlite',
@@ -83,7 +82,7 @@ export function httpTable(results: readonly Throughput[]): string {
 
 /** Profiles a Redis + near-cache server under load and prints where its CPU time goes. */
 async function profileNearCache(env: BenchEnvironment): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'coatcheck-bench-prof-'));
+  const dir = benchTempDir('prof');
   try {
     const child = await env.coatcheck('redis-near-cache', {
       nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
@@ -92,7 +91,7 @@ async function profileNearCache(env: BenchEnvironment): Promise<void> {
     await runLoad({ url: `${child.url}/auth/session`, headers, seconds: quick ? 3 : 10 });
     await child.stop();
     const summary = summariseProfile(newestProfile(dir), 20);
-    console.log(`\nCPU profile of the Redis + near-cache server (${summary.file}):\n`);
+    console.log('\nCPU profile of the Redis + near-cache server under wrk load:\n');
     console.log(
       table(
         ['self time', '%'],

@@ -3,13 +3,12 @@
  * (test/support/redis.ts) and temp directories, all removed by `close()`, which also stops every
  * server child. Each contender is a process of its own serving GET /auth/session.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { type RedisServer, startRedis } from '../../test/support/redis.ts';
 import type { CoatcheckServerConfig } from '../servers/coatcheck.ts';
 import { type ServerChild, startChild } from './child.ts';
 import { BENCH_ACCOUNT } from './constants.ts';
+import { benchTempDir, forgetTempDir } from './temp.ts';
 
 /** Every contender the benchmarks know, by stable id (the keys of results.json). */
 export const CONTENDERS = {
@@ -48,7 +47,7 @@ export class BenchEnvironment {
 
   /** A fresh temp directory, removed by `close()`. */
   tempDir(label: string): string {
-    const dir = mkdtempSync(join(tmpdir(), `coatcheck-bench-${label}-`));
+    const dir = benchTempDir(label);
     this.#dirs.push(dir);
     return dir;
   }
@@ -106,7 +105,10 @@ export class BenchEnvironment {
   async close(): Promise<void> {
     await Promise.all(this.#children.map((child) => child.stop()));
     if (this.#redis) await (await this.#redis.catch(() => null))?.stop();
-    for (const dir of this.#dirs) rmSync(dir, { recursive: true, force: true });
+    for (const dir of this.#dirs) {
+      rmSync(dir, { recursive: true, force: true });
+      forgetTempDir(dir);
+    }
   }
 
   #args(extra: readonly string[] = []) {

@@ -5,11 +5,11 @@
  * must be a 2xx: a run with errors or other statuses throws rather than report a flattering figure.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
+import { benchTempDir } from './temp.ts';
 
 const run = promisify(execFile);
 
@@ -70,7 +70,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const connections = options.connections ?? 10;
   if (loadTool === 'wrk') {
     if (wrkScript === undefined) {
-      wrkScript = join(mkdtempSync(join(tmpdir(), 'coatcheck-bench-wrk-')), 'report.lua');
+      wrkScript = join(benchTempDir('wrk'), 'report.lua');
       writeFileSync(wrkScript, WRK_REPORT);
     }
     const headers = Object.entries(options.headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
