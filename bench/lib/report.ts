@@ -167,7 +167,8 @@ function chart(throughput: readonly Throughput[]): string {
       `<rect x="${20 + i * 260}" y="${legendY - 10}" width="12" height="12" fill="${COLOURS[family]}"/>` +
       `<text x="${38 + i * 260}" y="${legendY}">${label}</text>`,
   );
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="13">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="13" role="img">
+  <title>Coatcheck benchmark: requests/s on GET /auth/session per contender</title>
   <rect width="100%" height="100%" fill="#ffffff"/>
   <text x="20" y="24" font-size="15" font-weight="bold">GET /auth/session with a valid credential: requests/s (median of rounds, higher is better)</text>
   ${bars.join('\n  ')}

@@ -7,9 +7,16 @@ export function table(
   align?: string,
 ): string {
   const a = align ?? `l${'r'.repeat(head.length - 1)}`;
-  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
-  const rule = head.map((_, i) => (a[i] === 'r' ? '---:' : '---'));
-  return [line(head), line(rule), ...rows.map(line)].join('\n');
+  // Columns padded to one width, as Biome formats Markdown tables, so the generated doc lints clean.
+  const length = (cell: string) => [...cell].length;
+  const widths = head.map((h, i) => Math.max(3, length(h), ...rows.map((r) => length(r[i] ?? ''))));
+  const pad = (cell: string, i: number) => {
+    const fill = ' '.repeat((widths[i] ?? 0) - length(cell));
+    return a[i] === 'r' ? fill + cell : cell + fill;
+  };
+  const line = (cells: readonly string[]) => `| ${cells.map(pad).join(' | ')} |`;
+  const rule = widths.map((w, i) => (a[i] === 'r' ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w)));
+  return [line(head), `| ${rule.join(' | ')} |`, ...rows.map(line)].join('\n');
 }
 
 /** 12345.6 → "12,346". */

@@ -255,9 +255,26 @@ export class SessionEngine {
 
   /** Deletes a session in the store, then evicts it here and on every node. */
   async #delete(sessionId: string): Promise<boolean> {
-    const existed = await this.#store.delete(sessionId);
-    await this.#invalidate({ sessionIds: [sessionId] });
-    return existed;
+    return this.#changeThenInvalidate(() => this.#store.delete(sessionId), {
+      sessionIds: [sessionId],
+    });
+  }
+
+  /**
+   * Runs a store change, then invalidates. When the change fails part-way (a store outage in the
+   * middle of a revoke-all), caches are still told, best effort, before the error is rethrown:
+   * whatever was deleted must not live on in another node's cache.
+   */
+  async #changeThenInvalidate<T>(change: () => Promise<T>, invalidation: Invalidation): Promise<T> {
+    let result: T;
+    try {
+      result = await change();
+    } catch (error) {
+      await this.#invalidate(invalidation).catch(() => {});
+      throw error;
+    }
+    await this.#invalidate(invalidation);
+    return result;
   }
 
   /**
@@ -359,10 +376,10 @@ export class SessionEngine {
   }
 
   /** Deletes all of a user's sessions, except `exceptId` when given. Returns how many. */
-  async revokeAll(userId: string, args: { exceptId?: string } = {}): Promise<number> {
-    const count = await this.#store.deleteByUser({ userId, ...args });
-    await this.#invalidate({ userIds: [userId] });
-    return count;
+  revokeAll(userId: string, args: { exceptId?: string } = {}): Promise<number> {
+    return this.#changeThenInvalidate(() => this.#store.deleteByUser({ userId, ...args }), {
+      userIds: [userId],
+    });
   }
 
   /** A user's live sessions, most recently used first, as safe views. */

@@ -225,3 +225,21 @@ describe('near cache', () => {
     await assert.rejects(a.revoke(session.id), /feed down/);
   });
 });
+
+describe('near cache, store failing part-way', () => {
+  it('still evicts everywhere when a revoke-all fails part-way through the store', async () => {
+    const { engines, user, store } = cluster();
+    const [a, b] = engines;
+    assert.ok(a && b);
+    const { token, session } = await a.create(user);
+    assert.ok((await b.validate(token)).ok); // cached on B
+    const deleteByUser = store.deleteByUser.bind(store);
+    store.deleteByUser = async () => {
+      await store.delete(session.id); // deleted, then the store fails
+      throw new Error('connection lost mid-way');
+    };
+    await assert.rejects(a.revokeAll('u1'), /connection lost/);
+    store.deleteByUser = deleteByUser;
+    assert.equal((await b.validate(token)).ok, false);
+  });
+});
