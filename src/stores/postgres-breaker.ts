@@ -86,14 +86,16 @@ export async function attempt<T>(
   const probe = breaker.admit(operation);
   let timer: ReturnType<typeof setTimeout> | undefined;
   // A pooled connection the server dropped while idle is found dead only when a query is written
-  // to it; a read is then retried once on a fresh connection, so one dropped connection never
-  // costs a request a 503. Writes are not retried (their fate is unknown).
-  const pending = READS.has(operation)
-    ? work().catch((error: unknown) => {
-        if (!connectionLost(error)) throw error;
-        return work();
-      })
-    : work();
+  // to it; a read is then retried (up to twice, as several pooled connections may have been
+  // dropped at once), so dropped connections never cost a request a 503. Writes are not retried
+  // (their fate is unknown). A real outage still fails fast: a refused connection is not "lost".
+  const retry =
+    (attemptsLeft: number) =>
+    (error: unknown): Promise<T> => {
+      if (attemptsLeft === 0 || !connectionLost(error)) throw error;
+      return work().catch(retry(attemptsLeft - 1));
+    };
+  const pending = READS.has(operation) ? work().catch(retry(2)) : work();
   try {
     const result = await Promise.race([
       pending,
@@ -126,12 +128,23 @@ const READS = new Set([
   'keys list',
 ]);
 
-/** The driver's codes for a connection that was already gone when the query was sent. */
+/**
+ * Codes for a connection that was gone, or went, under the query: the driver's own, the socket's
+ * (a reset or broken pipe), and the server's 57P01 (terminated by pg_terminate_backend or a
+ * shutdown).
+ */
+const CONNECTION_LOST = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'ECONNRESET',
+  'EPIPE',
+  '57P01',
+]);
+
 function connectionLost(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return (
-    code === 'CONNECTION_CLOSED' || code === 'CONNECTION_ENDED' || code === 'CONNECTION_DESTROYED'
-  );
+  return typeof code === 'string' && CONNECTION_LOST.has(code);
 }
 
 /**
