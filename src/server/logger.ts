@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { batchedDestination } from './log-destination.ts';
 import { compileRedaction } from './log-redact.ts';
 
 export type { Logger };
@@ -35,7 +36,10 @@ export const REDACT_PATHS: readonly string[] = [
 /** Replaces every REDACT_PATHS value of a log object with "[redacted]" (./log-redact.ts). */
 export const redactSecrets = compileRedaction(REDACT_PATHS, '[redacted]');
 
-/** A JSON logger (pino) with secrets redacted and UTC ISO timestamps (ASVS 16.2.2). */
+/**
+ * A JSON logger (pino) with secrets redacted and UTC ISO timestamps (ASVS 16.2.2), writing to
+ * stdout once per event-loop turn (./log-destination.ts) unless given another destination.
+ */
 export function createLogger(
   options: { level?: string; destination?: DestinationStream } = {},
 ): Logger {
@@ -47,7 +51,7 @@ export function createLogger(
       // Not pino's `redact` option: the same paths cost ~19 µs per line there (see log-redact.ts).
       formatters: { log: redactSecrets },
     },
-    options.destination,
+    options.destination ?? batchedDestination(),
   );
   // pino gives child bindings no formatter of ours: redact them on the way in. Children are
   // created with Object.create(parent), so they (and their children) inherit this wrapper.

@@ -158,7 +158,8 @@ describe('coatcheck download-server', () => {
     } finally {
       child.kill('SIGTERM');
     }
-    return { stdout, code: await exited };
+    const code = await exited; // stdout is complete only once the child has exited
+    return { stdout, code };
   }
 
   it('serves until SIGTERM: refuses a request without a token, masks tokens in its log', async () => {
