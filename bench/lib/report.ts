@@ -205,16 +205,17 @@ function missedProse(r: BenchResults, evaluated: readonly Target[]): string {
         'production middleware the Coatcheck server runs and the one-route JWT server does not: ' +
         `with that middleware in front, the same fast-jwt server does ${int(rps('fast-jwt-hs256-stack'))} ` +
         `req/s, and Coatcheck's near-cache validation is ${ratio(rps('coatcheck-redis-near-cache') / rps('fast-jwt-hs256-stack'))} ` +
-        'of it. Profiled and cut down (below); what is left is mostly the access-log write and the ' +
-        'kernel write of a response with more headers.',
+        'of it. Profiled and cut down (below); what is left is the production middleware itself ' +
+        '(access-log line, latency histogram, security headers: a larger response to write).',
     );
   }
   if (redis && missed.has(redis.what)) {
     lines.push(
       `- **Redis without the near cache (${ratio(redis.value)}, target 0.7×): missed.** Every ` +
         'request adds a Redis round trip (node-redis encode, socket write and reply) and a SQLite ' +
-        'user read, and redis-server competes for the same 2 cores. Not fixed in this round; the ' +
-        'near cache is the answer for this deployment and is on by default with Redis.',
+        'user read (a WAL read transaction: two fcntl locks), and redis-server competes for the ' +
+        'same 2 cores. Profiled and cut (fix 6 below); the near cache is the answer for this ' +
+        'deployment and is on by default with Redis.',
     );
   }
   if (vsExpress && missed.has(vsExpress.what)) {
@@ -416,15 +417,28 @@ bare fast-jwt server in the same runs went 0.50× → 0.67× → 0.97×. The "fa
 Coatcheck's middleware" server uses the same fast path for its route, so the like-for-like ratio
 compares authentication alone.
 
+5. **Log writes** (src/server/log-destination.ts): pino's default destination writes each line
+   with its own synchronous write(2), ~4 µs a call in this VM. Lines are now gathered for one
+   turn of the event loop and written together (lines still pending at exit are written
+   synchronously first, so a crash loses none). In-process, 32 requests in flight, the
+   middleware stack alone went from 37.5 to 26.5 µs per request.
+6. **The CSRF HMAC** (src/core/csrf.ts): \`createHmac\` given the raw key bytes first probes
+   whether they are a KeyObject or a CryptoKey; in the server's deep async stacks those probes
+   cost ~15 µs per call (they showed up as \`getKeyObjectSlots\`/\`getSlots\`, 17% of samples).
+   Passing \`createSecretKey(bytes)\` skips them. Without the near cache (a fresh session
+   record, so a fresh body, on every request) server CPU per request went from 85–89 µs to
+   65–68 µs in-process (Redis, 32 requests in flight, \`process.cpuUsage()\`).
+
 What remains: the largest single cost in every server's profile is the kernel write of each
-response (\`writeUtf8String\`, 30–55% of samples in this VM), next the access-log write (one
-synchronous write per line) and the latency histogram. Without the near cache, each request
-also pays a Redis round trip (node-redis encode, a socket write, the reply) and a SQLite user
-read, and formats the body afresh (a new record each time): that path stays well below the
-0.7× target on this 2-core machine, where redis-server and the load generator share the cores
-with the server. Left as they are, deliberately: the security headers and the access log stay
-on every response, and log lines are written synchronously (pino's asynchronous destination
-would batch them at the price of losing the last lines on a crash).
+response (\`writeUtf8String\`, 20–55% of samples in this VM), then the access-log line (now
+~2 µs) and the latency histogram. Without the near cache each request also pays a Redis round
+trip (node-redis encode, a socket write, the reply) and a SQLite read of the user: a SQLite
+read transaction in WAL mode takes and releases a shared lock with two \`fcntl\` calls, ~7 µs
+here against ~1.7 µs for the same SELECT inside an open transaction. Holding one read
+transaction open per event-loop turn would remove most of that, at the price of reads that can
+miss a write committed by another process in the same turn; roles and locks must take effect at
+the next request, so that was not done. Left as they are, deliberately: the security headers and
+the access log stay on every response.
 
 ## The machine and versions
 
