@@ -13,6 +13,7 @@ import { authRoutes } from './routes/auth.ts';
 import { downloadTokenRoutes } from './routes/download-tokens.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jwksRoutes } from './routes/jwks.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { verifyRoutes } from './routes/verify.ts';
 import type { Services } from './services.ts';
 
@@ -37,6 +38,8 @@ export function createApp(services: Services): Hono<AppEnv> {
     }),
   );
   app.use(crossOriginProtection(services));
+  // Before the session layer: a scrape's Bearer token is the metrics token, not a session token.
+  app.route('/', metricsRoutes(services));
   app.use(sessionResolver(services));
 
   app.route('/', healthRoutes(services));

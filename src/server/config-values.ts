@@ -255,6 +255,30 @@ export function parseKeysSecret(raw: unknown): string {
   );
 }
 
+/** Shortest accepted metrics token: 32 characters (`openssl rand -base64 32` gives 44). */
+export const MIN_METRICS_TOKEN_LENGTH = 32;
+
+/**
+ * The bearer token Prometheus sends to scrape /metrics: at least 32 visible ASCII characters, no
+ * spaces (it travels as `Authorization: Bearer <token>`). Secret: never echoed.
+ */
+export function parseMetricsToken(raw: unknown): string {
+  const text = typeof raw === 'string' ? raw.trim() : '';
+  if (!/^[\x21-\x7e]*$/.test(text)) {
+    throw new BadValue(
+      'must be visible ASCII characters without spaces: it is sent as ' +
+        '`Authorization: Bearer <token>` (value not shown: it is a secret)',
+    );
+  }
+  if (text.length < MIN_METRICS_TOKEN_LENGTH) {
+    throw new BadValue(
+      `must be at least ${MIN_METRICS_TOKEN_LENGTH} characters, e.g. the output of ` +
+        '`openssl rand -base64 32` (value not shown: it is a secret)',
+    );
+  }
+  return text;
+}
+
 /**
  * A Redis URL for the session store: `redis[s]://…`, `redis[s]+sentinel://h:p,…/<master>` or
  * `redis[s]+cluster://h:p,…`. Never echoed (it may carry a password). Fully parsed when the

@@ -45,6 +45,11 @@ export interface ServerConfig {
   /** Largest accepted request body in bytes. @default 16384 */
   readonly bodyLimitBytes: number;
   readonly logLevel: string;
+  /**
+   * The bearer token GET /metrics requires (≥ 32 characters). null: /metrics is off, a 404 like
+   * any unknown path (ASVS 5.0 13.4.5). Secret: never logged.
+   */
+  readonly metricsToken: string | null;
   /** First start only: create this admin when there are no users. */
   readonly bootstrapAdmin: { readonly email: string; readonly password: string } | null;
   readonly production: boolean;
@@ -76,6 +81,7 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     bearerTransport: false,
     bodyLimitBytes: 16_384,
     logLevel: 'silent',
+    metricsToken: null,
     bootstrapAdmin: null,
     production: false,
     keysSecret: null,
@@ -201,6 +207,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
     bearerTransport: r.get('bearerTransport', false),
     bodyLimitBytes: r.get('bodyLimit', 16_384),
     logLevel: r.get('logLevel', 'info'),
+    metricsToken: r.get('metricsToken', null),
     bootstrapAdmin:
       adminEmail !== null && adminPassword !== null
         ? { email: adminEmail, password: adminPassword }
@@ -236,6 +243,7 @@ export function describeConfig(config: ServerConfig): Record<string, unknown> {
     bearerTransport: config.bearerTransport,
     bodyLimitBytes: config.bodyLimitBytes,
     logLevel: config.logLevel,
+    metricsEnabled: config.metricsToken !== null,
     production: config.production,
     bootstrapAdmin: config.bootstrapAdmin === null ? null : { email: config.bootstrapAdmin.email },
     signingKeysEncrypted: config.keysSecret !== null,

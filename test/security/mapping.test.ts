@@ -12,6 +12,8 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const DOC = join(ROOT, 'docs', 'security.md');
 /** The checklist (SECURITY-CHECKLIST.md, ASVS 5.0 edition) has this many rows; each is mapped. */
 const CHECKLIST_ROWS = 77;
+/** Rows mapped beyond the checklist: ASVS 13.4.5 (monitoring endpoints), with the metrics token. */
+const ADDED_ROWS = 1;
 const HEADER = /^\|\s*ID\s*\|\s*requirement \(short\)\s*\|\s*test\(s\)\s*\|\s*status\s*\|$/;
 const STATUS = /^(✅|◐|✗|n\/a)([\s:]|$)/;
 const TEST_FILE = /^(test|e2e)\/[\w./-]+\.ts$/;
@@ -73,7 +75,7 @@ const markdown = readFileSync(DOC, 'utf8');
 const rows = mappingRows(markdown);
 
 test('docs/security.md maps every checklist row, each with a status, and its totals add up', () => {
-  assert.equal(rows.length, CHECKLIST_ROWS, 'one table row per checklist row');
+  assert.equal(rows.length, CHECKLIST_ROWS + ADDED_ROWS, 'one table row per checklist row');
   const counts: Record<string, number> = { '✅': 0, '◐': 0, '✗': 0, 'n/a': 0 };
   for (const row of rows) {
     const status = STATUS.exec(row.status)?.[1];

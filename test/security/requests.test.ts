@@ -35,7 +35,8 @@ const READ_ONLY_GET_ROUTES = [
 describe('safe methods (ASVS 3.5.3, Go CrossOriginProtection step 1)', () => {
   let h: Harness;
   before(async () => {
-    h = await startServer();
+    // With a metrics token, so /metrics exists and is in the inventory (without one it is off).
+    h = await startServer({ metricsToken: randomBytes(32).toString('base64url') });
   });
   after(() => h.close());
 

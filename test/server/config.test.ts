@@ -15,6 +15,7 @@ const root = mkdtempSync(join(tmpdir(), 'coatcheck-config-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const SECRET = 'Tr0ub4dor&3-horse-staple';
+const METRICS_TOKEN = 'metrics-Tr0ub4dor&3-horse-staple-0123456789';
 
 /** loadConfig with only the given variables, relative paths against a temp directory. */
 function load(env: Record<string, string>, configPath?: string): ServerConfig {
@@ -54,6 +55,7 @@ describe('loadConfig defaults', () => {
     assert.equal(c.bearerTransport, false);
     assert.equal(c.bodyLimitBytes, 16_384);
     assert.equal(c.logLevel, 'info');
+    assert.equal(c.metricsToken, null);
     assert.equal(c.bootstrapAdmin, null);
     assert.equal(c.production, false);
     assert.deepEqual(c.session, {
@@ -102,6 +104,7 @@ describe('loadConfig from the environment', () => {
       COATCHECK_BEARER_TRANSPORT: 'yes',
       COATCHECK_BODY_LIMIT: '32kb',
       COATCHECK_LOG_LEVEL: 'warn',
+      COATCHECK_METRICS_TOKEN: ` ${METRICS_TOKEN}\n`,
       COATCHECK_ADMIN_EMAIL: ' Ada@Example.COM ',
       COATCHECK_ADMIN_PASSWORD: SECRET,
     });
@@ -125,6 +128,7 @@ describe('loadConfig from the environment', () => {
     assert.equal(c.bearerTransport, true);
     assert.equal(c.bodyLimitBytes, 32 * 1024);
     assert.equal(c.logLevel, 'warn');
+    assert.equal(c.metricsToken, METRICS_TOKEN);
     assert.deepEqual(c.bootstrapAdmin, { email: 'ada@example.com', password: SECRET });
   });
 
@@ -204,6 +208,7 @@ describe('loadConfig refuses bad values', () => {
       COATCHECK_BEARER_TRANSPORT: '2',
       COATCHECK_BODY_LIMIT: '1gb',
       COATCHECK_LOG_LEVEL: 'loud',
+      COATCHECK_METRICS_TOKEN: 'short',
       COATCHECK_ADMIN_EMAIL: 'not-an-email',
     });
     const names = found.map((p) => p.slice(0, p.indexOf(':')));
@@ -219,6 +224,7 @@ describe('loadConfig refuses bad values', () => {
       'COATCHECK_BEARER_TRANSPORT',
       'COATCHECK_BODY_LIMIT',
       'COATCHECK_LOG_LEVEL',
+      'COATCHECK_METRICS_TOKEN',
       'COATCHECK_ADMIN_EMAIL',
     ]);
     assert.match(found[0] ?? '', /port number from 0 to 65535, got "70000"/);
@@ -259,6 +265,24 @@ describe('loadConfig refuses bad values', () => {
   it('needs the first admin email and password together', () => {
     const [p] = problems({ COATCHECK_ADMIN_EMAIL: 'ada@example.com' });
     assert.match(p ?? '', /^COATCHECK_ADMIN_PASSWORD: must be set together/);
+  });
+
+  it('refuses a metrics token under 32 characters or with spaces, without echoing it', () => {
+    const short = METRICS_TOKEN.slice(0, 31);
+    const [tooShort] = problems({ COATCHECK_METRICS_TOKEN: short });
+    assert.match(tooShort ?? '', /^COATCHECK_METRICS_TOKEN: must be at least 32 characters/);
+    assert.equal(tooShort?.includes(short), false);
+    const spaced = `${METRICS_TOKEN.slice(0, 20)} ${METRICS_TOKEN.slice(20)}`;
+    const [withSpace] = problems({ COATCHECK_METRICS_TOKEN: spaced });
+    assert.match(withSpace ?? '', /^COATCHECK_METRICS_TOKEN: must be visible ASCII/);
+    assert.equal(withSpace?.includes(METRICS_TOKEN.slice(20)), false);
+    const file = writeJson('m.json', { metricsToken: short });
+    const [fromFile] = problems({}, file);
+    assert.match(fromFile ?? '', /^"metricsToken" in .*m\.json: must be at least 32 characters/);
+    assert.equal(fromFile?.includes(short), false);
+    // 32 characters is enough; a file works like the environment.
+    const exact = METRICS_TOKEN.slice(0, 32);
+    assert.equal(load({}, writeJson('ok.json', { metricsToken: exact })).metricsToken, exact);
   });
 
   it('holds the first admin password to the password policy', () => {
@@ -322,6 +346,13 @@ describe('secrets stay out of logs and errors', () => {
     const described = JSON.stringify(describeConfig(c));
     assert.ok(!described.includes(SECRET));
     assert.match(described, /ada@example\.com/);
+  });
+
+  it('describeConfig says whether metrics are on, never the metrics token', () => {
+    assert.equal(describeConfig(load({})).metricsEnabled, false);
+    const described = describeConfig(load({ COATCHECK_METRICS_TOKEN: METRICS_TOKEN }));
+    assert.equal(described.metricsEnabled, true);
+    assert.ok(!JSON.stringify(described).includes(METRICS_TOKEN));
   });
 
   it('error messages never quote the admin password, from the environment or a file', () => {

@@ -7,6 +7,8 @@ import { assertProblem, type Harness, startServer, type TestUser } from './harne
 // can be framed, sniffed or cached as easily as a success. Unexpected errors leak nothing.
 
 const SECRET_CAUSE = 'connection string postgres://admin:hunter2@db';
+const METRICS_TOKEN = 'headers-test-metrics-token-0123456789abcdef';
+const SCRAPE = { headers: { authorization: `Bearer ${METRICS_TOKEN}` } };
 const EXPECTED: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -29,7 +31,7 @@ describe('over plain HTTP (development)', () => {
   let u: TestUser;
   before(async () => {
     h = await startServer(
-      { bodyLimitBytes: 64 },
+      { bodyLimitBytes: 64, metricsToken: METRICS_TOKEN },
       {
         extend: (app) => {
           app.get('/test/boom', () => {
@@ -59,7 +61,8 @@ describe('over plain HTTP (development)', () => {
     ['500', () => h.request('/test/boom'), 500],
     ['immutable redirect', () => h.request('/test/redirect'), 302],
     ['healthz', () => h.request('/healthz'), 200],
-    ['metrics', () => h.request('/metrics'), 200],
+    ['metrics', () => h.request('/metrics', SCRAPE), 200],
+    ['metrics without its token', () => h.request('/metrics'), 401],
   ];
   for (const [label, send, status] of cases) {
     test(`a ${label} response carries every security header and no-store`, async () => {
@@ -115,7 +118,7 @@ describe('over plain HTTP (development)', () => {
 
   test('unknown paths are labelled "unmatched" in metrics, never by their raw path', async () => {
     await h.request('/probe/aaaa-1234');
-    const text = await (await h.request('/metrics')).text();
+    const text = await (await h.request('/metrics', SCRAPE)).text();
     assert.equal(text.includes('aaaa-1234'), false);
     assert.match(text, /route="unmatched"/);
   });

@@ -3,10 +3,14 @@ import { after, before, describe, test } from 'node:test';
 import { assertProblem, type Harness, PW, startServer } from './harness.ts';
 
 // Liveness, readiness and Prometheus metrics; and login throttling as an operator sees it.
+// Who may scrape /metrics is in metrics.test.ts.
+
+const METRICS_TOKEN = 'health-test-metrics-token-0123456789abcdef';
+const SCRAPE = { headers: { authorization: `Bearer ${METRICS_TOKEN}` } };
 
 let h: Harness;
 before(async () => {
-  h = await startServer();
+  h = await startServer({ metricsToken: METRICS_TOKEN });
 });
 after(() => h.close());
 
@@ -29,7 +33,7 @@ describe('metrics', () => {
     await h.request('/auth/session', { cookie: u.token });
     await h.request('/auth/session', { cookie: 'garbage' });
     await h.request('/auth/logout', { method: 'POST', cookie: u.token });
-    const res = await h.request('/metrics');
+    const res = await h.request('/metrics', SCRAPE);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
     const text = await res.text();
@@ -68,7 +72,7 @@ describe('login throttling', () => {
     h.clock.now += (retryAfter + 1) * 1000;
     const later = await h.request('/auth/login', { json: { email: u.email, password: PW } });
     assert.equal(later.status, 200);
-    const metrics = await (await h.request('/metrics')).text();
+    const metrics = await (await h.request('/metrics', SCRAPE)).text();
     assert.match(metrics, /coatcheck_logins_total\{outcome="throttled"\} [1-9]/);
   });
 });

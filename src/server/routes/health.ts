@@ -4,7 +4,7 @@ import type { AppEnv } from '../context.ts';
 import { problemResponse } from '../http/errors.ts';
 import type { Services } from '../services.ts';
 
-/** Liveness, readiness (every store answers) and Prometheus metrics. Side-effect free. */
+/** Liveness and readiness (every store answers). Side-effect free. Metrics: ./metrics.ts. */
 export function healthRoutes(services: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -14,9 +14,5 @@ export function healthRoutes(services: Services): Hono<AppEnv> {
       ? c.json({ status: 'ready' })
       : problemResponse(c, new StoreUnavailableError('A store is not answering.')),
   );
-  app.get('/metrics', async (c) => {
-    const { registry } = services.metrics;
-    return c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType });
-  });
   return app;
 }
