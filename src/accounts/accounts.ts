@@ -167,14 +167,15 @@ export class Accounts {
 
   /**
    * Changes the password (current one required, ASVS 6.2.3), revokes every other session and
-   * rotates this one (ASVS 7.4.3). Returns the session to set as the new cookie.
+   * rotates this one (ASVS 7.4.3). Returns the session to set as the new cookie, and how many
+   * other sessions were revoked.
    */
   async changePassword(
     session: SessionRecord,
     user: SessionUser,
     input: unknown,
     client: ClientInfo = {},
-  ): Promise<IssuedSession> {
+  ): Promise<IssuedSession & { readonly revokedSessions: number }> {
     const { users, engine, now } = this.#ctx;
     const body = asObject(input) ?? {};
     const issues: FieldIssue[] = [];
@@ -206,7 +207,7 @@ export class Accounts {
       detail: { revokedSessions: revoked, previousSessionId: session.id },
     });
     if (issued === null) throw new UnauthenticatedError('Password changed. Sign in again.');
-    return issued;
+    return { ...issued, revokedSessions: revoked };
   }
 
   /** The caller's live sessions, the current one marked. See sessions.ts. */

@@ -49,6 +49,7 @@ describe('re-authentication and password change', () => {
       'other device out at once',
     );
     assert.notEqual(issued.session.id, a.session.id);
+    assert.equal(issued.revokedSessions, 1, 'the other device is counted');
     await t.signedIn(issued.token);
     assert.equal(
       (await t.engine.validate(a.token)).ok,

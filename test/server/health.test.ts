@@ -47,6 +47,21 @@ describe('metrics', () => {
       /coatcheck_http_request_duration_seconds_count\{method="POST",route="\/auth\/login",status="200"\} 1/,
     );
   });
+
+  test('a password change counts the other sessions it revoked', async () => {
+    const u = await h.createUser();
+    for (let i = 0; i < 2; i++) {
+      const login = await h.request('/auth/login', { json: { email: u.email, password: PW } });
+      assert.equal(login.status, 200);
+    }
+    const change = await h.request('/auth/password', {
+      cookie: u.token,
+      json: { currentPassword: PW, newPassword: 'an entirely new passphrase' },
+    });
+    assert.equal(change.status, 200, await change.text());
+    const text = await (await h.request('/metrics', SCRAPE)).text();
+    assert.match(text, /coatcheck_session_revocations_total\{kind="password_change"\} 2/);
+  });
 });
 
 describe('login throttling', () => {

@@ -178,6 +178,7 @@ export function mountAccount(app: Hono<AppEnv>, services: Services): void {
     };
     try {
       const issued = await accounts.changePassword(auth.session, auth.user, input, clientInfo(c));
+      metrics.revocations.inc({ kind: 'password_change' }, issued.revokedSessions);
       setSessionCookie(c, config, issued);
       return seeOther(c, withNotice('/account', 'password_changed'));
     } catch (error) {

@@ -134,6 +134,7 @@ export function authRoutes(services: Services): Hono<AppEnv> {
     const auth = requireAuth(c);
     const body = await readJsonBody(c, limit);
     const issued = await accounts.changePassword(auth.session, auth.user, body, clientInfo(c));
+    metrics.revocations.inc({ kind: 'password_change' }, issued.revokedSessions);
     return reissued(c, config, auth, issued);
   });
 
