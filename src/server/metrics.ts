@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CoatcheckError } from '../core/errors.ts';
 
 /** Prometheus metrics of one server, on their own registry (several servers can share a process). */
 export interface Metrics {
@@ -53,4 +54,12 @@ export function createMetrics(countActiveSessions?: () => Promise<number>): Metr
     },
   });
   return { registry, logins, validations, revocations, httpDuration };
+}
+
+/** The `outcome` label of a failed sign-in: a small fixed set, whatever the error. */
+export function loginOutcome(error: unknown): string {
+  const code = error instanceof CoatcheckError ? error.code : null;
+  if (code === 'invalid_credentials' || code === 'invalid_input') return code;
+  if (code === 'too_many_requests') return 'throttled';
+  return code === 'account_locked' ? 'locked' : 'error';
 }

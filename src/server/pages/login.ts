@@ -1,9 +1,9 @@
 import type { Hono } from 'hono';
 import { html } from 'hono/html';
-import { CoatcheckError } from '../../core/errors.ts';
 import type { AppEnv } from '../context.ts';
 import { setSessionCookie } from '../http/cookies.ts';
 import { clientInfo } from '../http/request-context.ts';
+import { loginOutcome } from '../metrics.ts';
 import type { Services } from '../services.ts';
 import { checked, field, readForm } from './form.ts';
 import { failurePage, formRefused, seeOther, sendPage } from './guard.ts';
@@ -82,12 +82,4 @@ export function mountLogin(app: Hono<AppEnv>, services: Services): void {
       return failurePage(c, services, error, (errors) => loginPage({ email, next, errors }));
     }
   });
-}
-
-/** The `outcome` label of a failed sign-in, the same values the JSON API counts. */
-function loginOutcome(error: unknown): string {
-  const code = error instanceof CoatcheckError ? error.code : null;
-  if (code === 'invalid_credentials' || code === 'invalid_input') return code;
-  if (code === 'too_many_requests') return 'throttled';
-  return code === 'account_locked' ? 'locked' : 'error';
 }

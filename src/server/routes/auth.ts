@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { csrfTokenFor } from '../../core/csrf.ts';
 import { type IssuedSession, toView } from '../../core/engine.ts';
-import { CoatcheckError, InvalidInputError } from '../../core/errors.ts';
+import { InvalidInputError } from '../../core/errors.ts';
 import type { SessionRecord, SessionUser } from '../../core/store.ts';
 import type { ServerConfig } from '../config.ts';
 import type { AppEnv, Auth } from '../context.ts';
@@ -11,6 +11,7 @@ import { clearSessionCookie, setSessionCookie } from '../http/cookies.ts';
 import { readJsonBody } from '../http/json-body.ts';
 import { clientInfo } from '../http/request-context.ts';
 import { requireAuth } from '../http/session.ts';
+import { loginOutcome } from '../metrics.ts';
 import type { Services } from '../services.ts';
 
 /**
@@ -167,20 +168,4 @@ function readTransport(input: unknown, bearerEnabled: boolean): 'cookie' | 'bear
       ? 'bearer transport is not enabled on this server'
       : 'must be "cookie" or "bearer"';
   throw new InvalidInputError([{ field: 'transport', message }]);
-}
-
-/** The metrics label of a failed sign-in. */
-function loginOutcome(error: unknown): string {
-  if (!(error instanceof CoatcheckError)) return 'error';
-  switch (error.code) {
-    case 'invalid_credentials':
-    case 'invalid_input':
-      return error.code;
-    case 'too_many_requests':
-      return 'throttled';
-    case 'account_locked':
-      return 'locked';
-    default:
-      return 'error';
-  }
 }
