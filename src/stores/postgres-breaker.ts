@@ -85,17 +85,18 @@ export async function attempt<T>(
   }
   const probe = breaker.admit(operation);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  // A pooled connection the server dropped while idle is found dead only when a query is written
-  // to it; a read is then retried (up to twice, as several pooled connections may have been
-  // dropped at once), so dropped connections never cost a request a 503. Writes are not retried
-  // (their fate is unknown). A real outage still fails fast: a refused connection is not "lost".
+  // A pooled connection the server dropped is found dead only when a query is written to it; a
+  // read is then retried, once per pooled connection at most (the server may have dropped them
+  // all at once, e.g. pg_terminate_backend, a restart), so dropped connections never cost a
+  // request a 503. Writes are not retried (their fate is unknown). A real outage still fails
+  // fast: a refused connection is not "lost".
   const retry =
     (attemptsLeft: number) =>
     (error: unknown): Promise<T> => {
       if (attemptsLeft === 0 || !connectionLost(error)) throw error;
       return work().catch(retry(attemptsLeft - 1));
     };
-  const pending = READS.has(operation) ? work().catch(retry(2)) : work();
+  const pending = READS.has(operation) ? work().catch(retry(sql.options.max)) : work();
   try {
     const result = await Promise.race([
       pending,
