@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { freePort } from '../support/processes.ts';
 import { browserFlow } from './example-flow.ts';
 import { REPO, seedUser, startExample } from './example-runner.ts';
 
@@ -39,14 +39,3 @@ describe('examples/nextjs', { timeout: 180_000 }, () => {
     });
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}

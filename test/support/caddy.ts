@@ -6,11 +6,10 @@
  * (`caddy run`), so nothing outlives it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './processes.ts';
+import { freePort, stopperFor, untilListening } from './processes.ts';
 
 export const CADDY = '/usr/bin/caddy';
 const STARTUP_MS = 10_000;
@@ -74,41 +73,11 @@ ${fill(sites)}
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  const kill = () => child.kill('SIGKILL');
-  process.once('exit', kill);
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    stopped ??= new Promise<void>((resolve) => {
-      process.off('exit', kill);
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(kill, 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    }).then(() => rmSync(dir, { recursive: true, force: true }));
-    return stopped;
-  };
-  const deadline = Date.now() + STARTUP_MS;
-  while (!(await accepts(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      const why = `${output}\n--- Caddyfile ---\n${fill(sites)}`;
-      await stop();
-      throw new Error(`caddy did not start: ${why}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const stop = stopperFor(child, 'SIGTERM', dir);
+  await untilListening(
+    port,
+    { name: 'caddy', child, stop, why: () => `${output}\n--- Caddyfile ---\n${fill(sites)}` },
+    STARTUP_MS,
+  );
   return { port, url: `http://127.0.0.1:${port}`, dir, log: () => output, stop };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -4,10 +4,10 @@
  * directory, run as a child of the test in the foreground (`daemon off`), so nothing outlives it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, stopperFor, untilListening } from './processes.ts';
 
 export const NGINX = '/usr/sbin/nginx';
 const STARTUP_MS = 10_000;
@@ -28,21 +28,6 @@ export interface Nginx {
 /** Throws a clear message when nginx is missing. */
 export function requireNginx(): void {
   if (!existsSync(NGINX)) throw new Error(`${NGINX} is missing: install the Debian package nginx.`);
-}
-
-/** A port nobody listens on right now (the kernel's pick for port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('port')),
-      );
-    });
-  });
 }
 
 /**
@@ -85,8 +70,6 @@ ${fill(http)}
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const kill = () => child.kill('SIGKILL');
-  process.once('exit', kill);
   const read = (name: string) => {
     try {
       return readFileSync(join(dir, name), 'utf8');
@@ -94,29 +77,12 @@ ${fill(http)}
       return '';
     }
   };
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    stopped ??= new Promise<void>((resolve) => {
-      process.off('exit', kill);
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(kill, 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGQUIT');
-    }).then(() => rmSync(dir, { recursive: true, force: true }));
-    return stopped;
-  };
-  const deadline = Date.now() + STARTUP_MS;
-  while (!(await accepts(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      const why = `${stderr}\n${read('error.log')}`;
-      await stop();
-      throw new Error(`nginx did not start: ${why}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const stop = stopperFor(child, 'SIGQUIT', dir);
+  await untilListening(
+    port,
+    { name: 'nginx', child, stop, why: () => `${stderr}\n${read('error.log')}` },
+    STARTUP_MS,
+  );
   return {
     port,
     url: `http://127.0.0.1:${port}`,
@@ -125,15 +91,4 @@ ${fill(http)}
     access: () => read('access.log'),
     stop,
   };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -3,8 +3,9 @@
  * running in a directory (a PostgreSQL postmaster and its backends all chdir to the data dir).
  * Linux only (/proc).
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 
 /** A port nobody listens on right now (the kernel's pick for port 0). */
 export function freePort(): Promise<number> {
@@ -56,4 +57,62 @@ export async function killProcessesIn(dir: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`processes in ${dir} survive SIGKILL`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * The idempotent stop of a server spawned by a test: `signal`, SIGKILL after 5 s, then `dir`
+ * removed. Until stopped, the child is SIGKILLed if the test process exits first.
+ */
+export function stopperFor(
+  child: ChildProcess,
+  signal: NodeJS.Signals,
+  dir: string,
+): () => Promise<void> {
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  let stopped: Promise<void> | undefined;
+  return () => {
+    stopped ??= new Promise<void>((resolve) => {
+      process.off('exit', kill);
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(kill, 5000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill(signal);
+    }).then(() => rmSync(dir, { recursive: true, force: true }));
+    return stopped;
+  };
+}
+
+/**
+ * Resolves once 127.0.0.1:`port` accepts. If `child` exits first or `timeoutMs` passes, stops it
+ * and throws `<name> did not start: ` followed by `why()`.
+ */
+export async function untilListening(
+  port: number,
+  server: { name: string; child: ChildProcess; stop: () => Promise<void>; why: () => string },
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await accepts(port))) {
+    if (server.child.exitCode !== null || Date.now() > deadline) {
+      const why = server.why();
+      await server.stop();
+      throw new Error(`${server.name} did not start: ${why}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }

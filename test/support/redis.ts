@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './processes.ts';
 
 const run = promisify(execFile);
 const STARTUP_MS = 10_000;
@@ -83,21 +83,6 @@ export function requireRedisBinaries(): void {
       throw new Error(`${binary} is not on PATH: install the Debian package ${pkg}.`);
     }
   }
-}
-
-/** A port nobody listens on right now (the kernel's pick for port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('port')),
-      );
-    });
-  });
 }
 
 /** Runs redis-cli against a port; resolves with its trimmed output. */
