@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Caddy, startCaddy } from '../support/caddy.ts';
+import { fetchThrough, startUpstream, type Upstream } from '../support/proxy-upstream.ts';
 import { type Harness, PW, setCookieValue, startServer, type TestUser } from './harness.ts';
 
 // A real Caddy (Debian package) in front of a demo upstream, asking Coatcheck's /auth/verify with
@@ -33,30 +32,6 @@ function forwardAuthCaddyfile(coatcheck: string, upstream: string): string {
   return caddyfile;
 }
 
-/** The demo upstream: echoes what it was told about the user; counts calls. */
-interface Upstream {
-  readonly server: Server;
-  readonly calls: { method: string; url: string; headers: IncomingHttpHeaders }[];
-}
-
-async function startUpstream(): Promise<Upstream> {
-  const calls: Upstream['calls'] = [];
-  const server = createServer((req, res) => {
-    calls.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    req.resume();
-    res.setHeader('content-type', 'application/json');
-    res.end(
-      JSON.stringify({
-        userId: req.headers['x-auth-user-id'] ?? null,
-        email: req.headers['x-auth-user-email'] ?? null,
-        roles: req.headers['x-auth-user-roles'] ?? null,
-      }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, calls };
-}
-
 describe('Caddy forward_auth in front of an upstream', () => {
   let h: Harness;
   let upstream: Upstream;
@@ -65,8 +40,7 @@ describe('Caddy forward_auth in front of an upstream', () => {
   before(async () => {
     h = await startServer({ trustedProxies: ['127.0.0.1'] });
     upstream = await startUpstream();
-    const up = upstream.server.address() as AddressInfo;
-    caddy = await startCaddy(forwardAuthCaddyfile(new URL(h.base).host, `127.0.0.1:${up.port}`));
+    caddy = await startCaddy(forwardAuthCaddyfile(new URL(h.base).host, upstream.address));
     u = await h.createUser({ roles: ['user', 'editor'] });
   });
   after(async () => {
@@ -75,20 +49,8 @@ describe('Caddy forward_auth in front of an upstream', () => {
     await h?.close();
   });
 
-  const through = (
-    path: string,
-    init: { method?: string; headers?: Record<string, string>; cookie?: string } = {},
-  ) => {
-    const headers = new Headers(init.headers);
-    if (init.cookie) headers.set('cookie', `coatcheck=${init.cookie}`);
-    return fetch(`${caddy.url}${path}`, {
-      method: init.method ?? 'GET',
-      headers,
-      redirect: 'manual',
-      ...(init.method === 'POST' ? { body: '{}' } : {}),
-    });
-  };
-  const callsTo = (path: string) => upstream.calls.filter((c) => c.url === path).length;
+  const through = fetchThrough(() => caddy.url);
+  const callsTo = (path: string) => upstream.callsTo(path);
 
   test('a signed-in request reaches the upstream with X-Auth-User-Id, email and roles', async () => {
     const res = await through('/app/page', { cookie: u.token });

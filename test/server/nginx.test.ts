@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { type Nginx, startNginx } from '../support/nginx.ts';
+import { fetchThrough, startUpstream, type Upstream } from '../support/proxy-upstream.ts';
 import { type Harness, PW, setCookieValue, startServer, type TestUser } from './harness.ts';
 
 // A real nginx (Debian package) in front of a demo upstream, asking Coatcheck's /auth/verify with
@@ -62,30 +61,6 @@ function forwardAuthConf(coatcheck: string, upstream: string): string {
   }`;
 }
 
-/** The demo upstream: echoes what it was told about the user; counts calls. */
-interface Upstream {
-  readonly server: Server;
-  readonly calls: { method: string; url: string; headers: IncomingHttpHeaders }[];
-}
-
-async function startUpstream(): Promise<Upstream> {
-  const calls: Upstream['calls'] = [];
-  const server = createServer((req, res) => {
-    calls.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    req.resume();
-    res.setHeader('content-type', 'application/json');
-    res.end(
-      JSON.stringify({
-        userId: req.headers['x-auth-user-id'] ?? null,
-        email: req.headers['x-auth-user-email'] ?? null,
-        roles: req.headers['x-auth-user-roles'] ?? null,
-      }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, calls };
-}
-
 describe('nginx auth_request in front of an upstream', () => {
   let h: Harness;
   let upstream: Upstream;
@@ -94,8 +69,7 @@ describe('nginx auth_request in front of an upstream', () => {
   before(async () => {
     h = await startServer({ trustedProxies: ['127.0.0.1'] });
     upstream = await startUpstream();
-    const up = upstream.server.address() as AddressInfo;
-    nginx = await startNginx(forwardAuthConf(new URL(h.base).host, `127.0.0.1:${up.port}`));
+    nginx = await startNginx(forwardAuthConf(new URL(h.base).host, upstream.address));
     u = await h.createUser({ roles: ['user', 'editor'] });
   });
   after(async () => {
@@ -104,20 +78,8 @@ describe('nginx auth_request in front of an upstream', () => {
     await h?.close();
   });
 
-  const through = (
-    path: string,
-    init: { method?: string; headers?: Record<string, string>; cookie?: string } = {},
-  ) => {
-    const headers = new Headers(init.headers);
-    if (init.cookie) headers.set('cookie', `coatcheck=${init.cookie}`);
-    return fetch(`${nginx.url}${path}`, {
-      method: init.method ?? 'GET',
-      headers,
-      redirect: 'manual',
-      ...(init.method === 'POST' ? { body: '{}' } : {}),
-    });
-  };
-  const callsTo = (path: string) => upstream.calls.filter((c) => c.url === path).length;
+  const through = fetchThrough(() => nginx.url);
+  const callsTo = (path: string) => upstream.callsTo(path);
 
   test('a signed-in request reaches the upstream with X-Auth-User-Id', async () => {
     const res = await through('/app/page', { cookie: u.token });
