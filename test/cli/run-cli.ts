@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +17,17 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** A fresh, empty data directory. */
+/** Every directory freshDataDir made, removed when the test file's process exits. */
+const made: string[] = [];
+process.once('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh, empty data directory, removed when the process exits. */
 export function freshDataDir(): string {
-  return mkdtempSync(join(tmpdir(), 'coatcheck-cli-'));
+  const dir = mkdtempSync(join(tmpdir(), 'coatcheck-cli-'));
+  made.push(dir);
+  return dir;
 }
 
 /**
