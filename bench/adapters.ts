@@ -180,6 +180,8 @@ async function sessionIn(variant: Exclude<Variant, 'bare'>) {
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'coatcheck-bench-adapters-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    // The parent stops this server with SIGTERM: exit normally, so the line above runs.
+    process.once('SIGTERM', () => process.exit(0));
     const stores = openSqliteStores(join(dir, 'bench.db'));
     await stores.users.create(record);
     engine = new SessionEngine({ store: stores.sessions, users: stores.users });
