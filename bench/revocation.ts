@@ -4,9 +4,10 @@
  * cache on (the case where a stale cache could let a revoked session through), sharing one SQLite
  * file for users. Each iteration: a fresh session; B and C validate it once (so their near caches
  * hold it, checked through the child's IPC); POST /auth/logout on A; from the moment A's 204 has
- * arrived, B and C are polled in tight loops (one keep-alive connection each, concurrently) and
- * the arrival of each one's first 401 is recorded. The figure includes one poll's round trip
- * (reported too): a delay shorter than that is measured as that.
+ * arrived, B and C are polled in tight loops (one keep-alive connection each, concurrently). The
+ * delay is the time from the 204 to the sending of each node's first refused request: from then
+ * on the session is refused there (0 when the very first request after the 204 is refused). The
+ * arrival of that 401, which adds a poll's round trip, is reported too.
  *
  * Target: p99 ≤ 5 ms. Flags: --quick (fewer iterations), --iterations=N.
  */
@@ -16,7 +17,7 @@ import type { Credential, ServerChild } from './lib/child.ts';
 import { BENCH_PUBLIC_URL } from './lib/constants.ts';
 import { BenchEnvironment } from './lib/contenders.ts';
 import { median, quantile, round } from './lib/stats.ts';
-import { ms, table } from './lib/table.ts';
+import { ms, percent, table } from './lib/table.ts';
 
 /** Polls give up after this long: a session still accepted then is a failure, not a figure. */
 const GIVE_UP_MS = 2000;
@@ -25,12 +26,14 @@ const GIVE_UP_MS = 2000;
 export interface RevocationResult {
   readonly iterations: number;
   readonly nodes: 3;
-  /** Every delay (B's and C's together), ms. */
+  /** Every delay (B's and C's together), ms: from A's 204 to sending the first refused request. */
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
   readonly perNode: Readonly<Record<'B' | 'C', { p50Ms: number; p99Ms: number; maxMs: number }>>;
-  /** Median round trip of one GET /auth/session poll (the resolution of the figure), ms. */
+  /** From A's 204 to the arrival of the first 401 (the delay plus that poll's round trip), ms. */
+  readonly answered: { p50Ms: number; p99Ms: number; maxMs: number };
+  /** Median round trip of one GET /auth/session poll, ms. */
   readonly pollRoundTripMs: number;
   /** How often the very first poll already saw the 401. */
   readonly firstPollRefused: number;
@@ -60,14 +63,17 @@ function send(
   });
 }
 
-/** Polls `node` until it answers 401; resolves with ms since `since` and the number of polls. */
+/**
+ * Polls `node` until it answers 401; resolves with ms from `since` to sending that request
+ * (`delayMs`) and to its answer (`answeredMs`), and the number of polls.
+ */
 async function pollUntilRefused(
   agent: Agent,
   node: ServerChild,
   credential: Credential,
   since: number,
   localAddress: string,
-): Promise<{ delayMs: number; polls: number; roundTrips: number[] }> {
+): Promise<{ delayMs: number; answeredMs: number; polls: number; roundTrips: number[] }> {
   const headers = { [credential.header]: credential.value };
   const roundTrips: number[] = [];
   for (let polls = 1; ; polls++) {
@@ -76,7 +82,8 @@ async function pollUntilRefused(
     const { status } = await send(agent, url, 'GET', headers, localAddress);
     const now = performance.now();
     roundTrips.push(now - sent);
-    if (status === 401) return { delayMs: now - since, polls, roundTrips };
+    if (status === 401)
+      return { delayMs: sent - since, answeredMs: now - since, polls, roundTrips };
     if (status !== 200) throw new Error(`poll answered ${status}`);
     if (now - since > GIVE_UP_MS) throw new Error(`session still accepted after ${GIVE_UP_MS} ms`);
   }
@@ -110,6 +117,7 @@ export async function revocationBench(
     C: new Agent({ keepAlive: true, maxSockets: 1 }),
   };
   const delays: Record<'B' | 'C', number[]> = { B: [], C: [] };
+  const answered: number[] = [];
   const roundTrips: number[] = [];
   let firstPollRefused = 0;
   try {
@@ -158,6 +166,7 @@ export async function revocationBench(
       if (i < 0) continue;
       results.forEach((r, n) => {
         delays[n === 0 ? 'B' : 'C'].push(r.delayMs);
+        answered.push(r.answeredMs);
         roundTrips.push(...r.roundTrips);
         if (r.polls === 1) firstPollRefused++;
       });
@@ -177,6 +186,7 @@ export async function revocationBench(
     nodes: 3,
     ...summary(all),
     perNode: { B: summary(delays.B), C: summary(delays.C) },
+    answered: summary(answered),
     pollRoundTripMs: round(median(roundTrips), 3),
     firstPollRefused: round(firstPollRefused / all.length, 3),
   };
@@ -184,16 +194,21 @@ export async function revocationBench(
 
 /** The result as a Markdown table. */
 export function revocationTable(r: RevocationResult): string {
-  const row = (name: string, s: { p50Ms: number; p99Ms: number; maxMs: number }) => [
+  const row = (name: string, s: { p50Ms: number; p99Ms: number; maxMs: number }, target = true) => [
     name,
     ms(s.p50Ms),
     ms(s.p99Ms),
     ms(s.maxMs),
-    s.p99Ms <= 5 ? '≤ 5 ms met' : '≤ 5 ms MISSED',
+    !target ? '' : s.p99Ms <= 5 ? '≤ 5 ms met' : '≤ 5 ms MISSED',
   ];
   return table(
-    ['revoked on A, refused on', 'p50 ms', 'p99 ms', 'max ms', 'target (p99)'],
-    [row('node B', r.perNode.B), row('node C', r.perNode.C), row('B and C together', r)],
+    ['revoked on A (204), refused from', 'p50 ms', 'p99 ms', 'max ms', 'target (p99)'],
+    [
+      row('node B', r.perNode.B),
+      row('node C', r.perNode.C),
+      row('B and C together', r),
+      row('(that first 401 received)', r.answered, false),
+    ],
   );
 }
 
@@ -206,8 +221,8 @@ if (import.meta.main) {
     console.log(`\nNode ${process.version}; ${iterations} revocations on node A\n`);
     console.log(revocationTable(result));
     console.log(
-      `\nOne poll's round trip (the figure's resolution): median ${ms(result.pollRoundTripMs)} ms; ` +
-        `the first poll already saw the 401 in ${Math.round(result.firstPollRefused * 100)}% of cases.`,
+      `\nThe very first request after A's 204 was refused in ${percent(result.firstPollRefused)} of ` +
+        `cases; one poll's round trip: median ${ms(result.pollRoundTripMs)} ms.`,
     );
   } finally {
     await env.close();

@@ -34,6 +34,11 @@ export function ms(value: number): string {
   return value < 10 ? value.toFixed(2) : value.toFixed(1);
 }
 
+/** A share (0–1) as a percentage, to one decimal: "100%", "99.5%". */
+export function percent(share: number): string {
+  return `${Math.round(share * 1000) / 10}%`;
+}
+
 /** "≥ 1.0× met" / "≥ 1.0× MISSED". */
 export function verdict(value: number, target: number): string {
   return `≥ ${target}× ${value >= target ? 'met' : 'MISSED'}`;

@@ -21,7 +21,11 @@ export interface FeedHandlers {
 export interface InvalidationFeed {
   /** Starts delivering to `handlers`. Reports `onState(true)` only once subscribed. */
   subscribe(handlers: FeedHandlers): void;
-  /** Sends to every subscribed node. Rejects when the feed is down. */
+  /**
+   * Sends to every subscribed node and resolves once the other live nodes have applied it (the
+   * Redis feed waits for their acks), so the next request anywhere sees it. Rejects when the feed
+   * is down.
+   */
   publish(invalidation: Invalidation): Promise<void>;
   /** Stops delivering and releases the connection. */
   close(): Promise<void>;

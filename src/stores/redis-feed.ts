@@ -31,6 +31,14 @@ interface PubSubConnection {
  * Near-cache invalidations over Redis pub/sub on `<prefix>inv` (the channel the Redis session
  * store publishes `{"sessionIds":[…]}` on after each delete, revoke-all and rotation).
  *
+ * Acknowledged: `publish` resolves only once every other live node has evicted, so a revocation
+ * acknowledged to a client is refused by every node at its very next request. Each node hears the
+ * others' heartbeats, answers each invalidation with an ack after applying it, and the publisher
+ * waits for the nodes it heard from within `deadlineMs + heartbeatMs`. A node that does not answer
+ * is waited for only until that window closes: by then it has stopped hearing its own heartbeats
+ * and serves nothing from its cache, or it is gone. Peers that do not advertise acks (an older
+ * version during a rolling upgrade) are not waited for.
+ *
  * Liveness is proven end to end, not inferred from client events: this node publishes a random
  * heartbeat through the same channel every `heartbeatMs` and the feed is live only while its own
  * heartbeats come back within `deadlineMs`. Redis delivers a channel's messages in order on one
@@ -47,6 +55,11 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #deadlineMs: number;
   readonly #onStatus: RedisFeedOptions['onStatus'];
   readonly #self = randomBytes(12).toString('base64url');
+  /** Other nodes that ack, by feed id: when each was last heard (performance.now()). */
+  readonly #peers = new Map<string, number>();
+  /** Published invalidations still waiting for acks, by nonce. */
+  readonly #pending = new Map<string, PendingAck>();
+  #sequence = 0;
   #handlers: FeedHandlers | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastBeat = 0;
@@ -82,14 +95,27 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     this.#start().catch((error: unknown) => this.#setLive(false, error));
   }
 
-  /** Publishes to every node; rejects with StoreUnavailableError when Redis cannot take it. */
+  /**
+   * Publishes to every node and resolves once each live node has acked (or, silent, has dropped
+   * out of the window); rejects with StoreUnavailableError when Redis cannot take the message.
+   */
   async publish(invalidation: Invalidation): Promise<void> {
+    const nonce = String(++this.#sequence);
+    const acked = this.#awaitAcks(nonce);
+    const text = JSON.stringify({ ...invalidation, from: this.#self, nonce });
     try {
-      await publishAnywhere(this.#publisher, this.#channel, JSON.stringify(invalidation));
+      await publishAnywhere(this.#publisher, this.#channel, text);
     } catch (error) {
+      this.#pending.get(nonce)?.finish();
       this.#setLive(false, error);
       throw new StoreUnavailableError(`Redis publish failed: ${message(error)}`, { cause: error });
     }
+    await acked;
+  }
+
+  /** Nodes heard from (by their heartbeats) within the window, this one excluded. */
+  get peers(): number {
+    return this.#livePeers().length;
   }
 
   /** Stops the heartbeat and closes both connections. */
@@ -97,6 +123,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    for (const pending of [...this.#pending.values()]) pending.finish();
     this.#setLive(false);
     for (const connection of [this.#subscriber, this.#publisher]) {
       try {
@@ -120,12 +147,52 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   }
 
   #beat(): void {
-    if (this.#live && performance.now() - this.#lastBeat > this.#deadlineMs) {
+    const now = performance.now();
+    if (this.#live && now - this.#lastBeat > this.#deadlineMs) {
       this.#setLive(false, new Error(`no heartbeat for ${this.#deadlineMs} ms`));
     }
-    publishAnywhere(this.#publisher, this.#channel, JSON.stringify({ beat: this.#self })).catch(
-      (error: unknown) => this.#setLive(false, error),
+    for (const [peer, heard] of this.#peers) {
+      if (now - heard > this.#peerWindowMs) this.#peers.delete(peer);
+    }
+    this.#send({ beat: this.#self, acks: 1 });
+  }
+
+  /** Publishes a feed message of our own (heartbeat, ack); a failure marks the feed down. */
+  #send(body: object): void {
+    publishAnywhere(this.#publisher, this.#channel, JSON.stringify(body)).catch((error: unknown) =>
+      this.#setLive(false, error),
     );
+  }
+
+  /** How long a silent peer still counts: past it, it has stopped trusting its own cache. */
+  get #peerWindowMs(): number {
+    return this.#deadlineMs + this.#heartbeatMs;
+  }
+
+  #livePeers(): [string, number][] {
+    const now = performance.now();
+    return [...this.#peers].filter(([, heard]) => now - heard <= this.#peerWindowMs);
+  }
+
+  /** Resolves when every live peer acked `nonce`, or when the last silent one leaves the window. */
+  #awaitAcks(nonce: string): Promise<void> {
+    const peers = this.#livePeers();
+    if (peers.length === 0) return Promise.resolve();
+    const waiting = new Set(peers.map(([peer]) => peer));
+    const lastHeard = Math.max(...peers.map(([, heard]) => heard));
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.#pending.delete(nonce);
+        resolve();
+      };
+      // +1: timers fire on whole milliseconds; by then the silent peer is out of the window.
+      const timer = setTimeout(
+        finish,
+        Math.ceil(lastHeard + this.#peerWindowMs - performance.now()) + 1,
+      );
+      this.#pending.set(nonce, { waiting, finish });
+    });
   }
 
   #receive(text: string): void {
@@ -135,11 +202,25 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     } catch {
       parsed = null;
     }
-    const message = parsed as { beat?: unknown; sessionIds?: unknown; userIds?: unknown } | null;
+    const message = parsed as FeedMessage | null;
     if (message?.beat !== undefined) {
-      if (message.beat !== this.#self) return; // another node's heartbeat
+      if (message.beat !== this.#self) {
+        // Another node's heartbeat: a peer to wait for, if it acks.
+        if (typeof message.beat === 'string' && message.acks === 1) {
+          this.#peers.set(message.beat, performance.now());
+        }
+        return;
+      }
       this.#lastBeat = performance.now();
       this.#setLive(true);
+      return;
+    }
+    if (message?.ack !== undefined) {
+      if (message.to !== this.#self || typeof message.ack !== 'string') return;
+      const pending = this.#pending.get(message.ack);
+      if (pending === undefined || typeof message.by !== 'string') return;
+      pending.waiting.delete(message.by);
+      if (pending.waiting.size === 0) pending.finish();
       return;
     }
     const sessionIds = strings(message?.sessionIds);
@@ -150,6 +231,11 @@ export class RedisInvalidationFeed implements InvalidationFeed {
       return;
     }
     this.#handlers?.onMessage({ sessionIds, userIds });
+    // Evicted (onMessage is synchronous): tell the publisher, unless it is us or the store's Lua.
+    const { from, nonce } = message ?? {};
+    if (typeof from === 'string' && from !== this.#self && typeof nonce === 'string') {
+      this.#send({ ack: nonce, to: from, by: this.#self });
+    }
   }
 
   #setLive(live: boolean, error?: unknown): void {
@@ -159,6 +245,25 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     this.#handlers?.onState(live);
     this.#onStatus?.(live ? { live } : { live, error });
   }
+}
+
+/** A publish still waiting for acks from `waiting` (feed ids); `finish` resolves it. */
+interface PendingAck {
+  readonly waiting: Set<string>;
+  readonly finish: () => void;
+}
+
+/** Any message on the channel: a heartbeat, an ack, or an invalidation. Untrusted shape. */
+interface FeedMessage {
+  beat?: unknown;
+  acks?: unknown;
+  ack?: unknown;
+  to?: unknown;
+  by?: unknown;
+  from?: unknown;
+  nonce?: unknown;
+  sessionIds?: unknown;
+  userIds?: unknown;
 }
 
 /** The strings of an optional array field; null when the field has the wrong shape. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { eventually, type ServerNode } from '../support/nodes.ts';
 import {
   assertHealthyProcess,
@@ -128,13 +128,13 @@ describe('outages with three nodes on a Redis Cluster and PostgreSQL', { timeout
     await stack?.stop();
   });
 
-  it('a Redis master dies: 503 for its sessions, one store_down per node, no crash; back: 200 and nothing lost', async (t) => {
+  it('a Redis master dies: 503 for its sessions, one store_down per node, no crash; back: 200 and nothing lost', async () => {
     const onDead = sessions.filter((s) => s.holder === dead);
     const onLive = sessions.filter((s) => s.holder !== dead);
     markLogs();
     await stack.cluster.killNode(dead);
     try {
-      await duringRedisOutage(t, onDead, onLive);
+      await duringRedisOutage(onDead, onLive);
     } finally {
       await stack.cluster.restartNode(dead); // also when an assertion failed: the next test needs it
     }
@@ -155,7 +155,7 @@ describe('outages with three nodes on a Redis Cluster and PostgreSQL', { timeout
     }
   });
 
-  async function duringRedisOutage(t: TestContext, onDead: Held[], onLive: Held[]) {
+  async function duringRedisOutage(onDead: Held[], onLive: Held[]) {
     await readiness(503);
     // Several rounds: every request needing the dead master fails closed, every time.
     for (let round = 0; round < 3; round++) {
@@ -179,7 +179,7 @@ describe('outages with three nodes on a Redis Cluster and PostgreSQL', { timeout
       const out = await node.request('/auth/logout', { method: 'POST', cookie: s.cookie });
       assert.equal(out.status, 204, `sign-out through ${node.name}: ${await out.text()}`);
       for (const other of nodes) {
-        await refusedNext(t, other, s.cookie);
+        await refusedNext(other, s.cookie);
       }
     }
     for (const node of nodes) {
@@ -239,7 +239,7 @@ describe('outages with three nodes on a Redis Cluster and PostgreSQL', { timeout
     }
   });
 
-  it('PostgreSQL stops: sign-in and uncached sessions get 503, /readyz 503, one store_down per node; restart: recovered', async (t) => {
+  it('PostgreSQL stops: sign-in and uncached sessions get 503, /readyz 503, one store_down per node; restart: recovered', async () => {
     const [A, B, C] = nodes as [ServerNode, ServerNode, ServerNode];
     const warm = sessions[0] as SignedIn;
     // B holds `warm` in its near cache (validated twice); `cold` is validated by no node yet...
@@ -273,7 +273,7 @@ describe('outages with three nodes on a Redis Cluster and PostgreSQL', { timeout
     const out = await B.request('/auth/logout', { method: 'POST', cookie: warm.cookie });
     assertUnavailable(out, await out.text(), 'sign-out while the audit log is down');
     for (const node of nodes) {
-      await refusedNext(t, node, warm.cookie);
+      await refusedNext(node, warm.cookie);
       const me = await whoAmI(node, warm.cookie);
       assert.match(me.res.headers.getSetCookie().join(), /^coatcheck=;/, 'the 401 clears it');
     }

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { TestContext } from 'node:test';
 import { eventually, type ServerNode, sessionCookie, startNode } from '../support/nodes.ts';
 import { type PostgresServer, startPostgres } from '../support/postgres.ts';
 import { type RedisCluster, redisCli, startRedisCluster } from '../support/redis.ts';
@@ -137,49 +136,19 @@ export function assertHealthyProcess(node: ServerNode): void {
   assert.deepEqual(fatal, [], `node ${node.name} logged no fatal or unhandled error`);
 }
 
-// "Next request" has one honest qualification. The revoking node evicts from its own cache and
-// publishes the invalidation before it answers, but the other nodes hear of it over Redis
-// pub/sub, asynchronously: a request that reaches them while the message is still in flight
-// (measured on a 2-core machine: none in 240 when otherwise idle, 9 in 672 with both cores kept
-// busy by other processes, each refused milliseconds later) can be answered from their cache.
-// That window is the design's bound (docs/scaling.md; npm run bench:revocation measures it), so
-// these tests let one racing request through, report it, and require the refusal within RACE_MS:
-// the feed's heartbeat deadline, past which a node whose channel runs that late stops trusting its
-// cache. A lost invalidation would serve the session for the cache's 60 s: it fails here.
-export const RACE_MS = 1000;
+// "Next request" means exactly that: the revoking node answers only once every other node's feed
+// has acked the invalidation (src/stores/redis-feed.ts), so no request sent after the answer can be
+// served from a stale near cache.
 
-/** The next request to `node` answers 401 (or, having raced the pub/sub message, one within RACE_MS). */
-export async function refusedNext(t: TestContext, node: ServerNode, cookie: string) {
-  await honouredNext(t, node, cookie, (me) => me.status === 401, 'refused');
+/** The next request to `node` answers 401. */
+export async function refusedNext(node: ServerNode, cookie: string) {
+  const me = await whoAmI(node, cookie);
+  assert.equal(me.status, 401, `${node.name} refuses at once: ${me.text}`);
 }
 
-/** The next request to `node` shows `roles` (or, having raced the message, one within RACE_MS). */
-export async function rolesNext(t: TestContext, node: ServerNode, cookie: string, roles: string[]) {
-  const shown = (me: Me) => me.status === 200 && JSON.stringify(me.roles) === JSON.stringify(roles);
-  await honouredNext(t, node, cookie, shown, `roles ${roles}`);
-}
-
-type Me = Awaited<ReturnType<typeof whoAmI>>;
-
-async function honouredNext(
-  t: TestContext,
-  node: ServerNode,
-  cookie: string,
-  honoured: (me: Me) => boolean,
-  what: string,
-) {
-  const sentAt = performance.now();
-  const first = await whoAmI(node, cookie);
-  if (honoured(first)) return;
-  // Only a stale cache hit may race: the old answer, never a 5xx.
-  assert.equal(first.status, 200, `${node.name}: ${first.text}`);
-  await eventually(
-    async () => honoured(await whoAmI(node, cookie)),
-    `${node.name} ${what}`,
-    RACE_MS,
-  );
-  const ms = Math.round(performance.now() - sentAt);
-  t.diagnostic(
-    `${node.name} answered one request from its cache before the invalidation landed (${what} within ${ms} ms)`,
-  );
+/** The next request to `node` shows `roles`. */
+export async function rolesNext(node: ServerNode, cookie: string, roles: string[]) {
+  const me = await whoAmI(node, cookie);
+  assert.equal(me.status, 200, `${node.name}: ${me.text}`);
+  assert.deepEqual(me.roles, roles, `${node.name} shows the new roles at once`);
 }
