@@ -1,4 +1,5 @@
 import { argon2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { ConfigError } from '../core/errors.ts';
 
 /**
@@ -119,6 +120,12 @@ export interface PasswordHasherOptions {
   params?: Partial<Argon2Params>;
   /** @default crypto.argon2 */
   argon2?: Argon2Function;
+  /**
+   * Most hashes computed at once; the rest wait their turn (first come, first served). Leaves a
+   * core to the event loop, so a storm of logins slows logins, not every validated request.
+   * @default availableParallelism() - 1, at least 1
+   */
+  maxConcurrent?: number;
 }
 
 /**
@@ -134,11 +141,19 @@ export class PasswordHasher {
   constructor(options: PasswordHasherOptions = {}) {
     this.params = resolveArgon2Params(options.params);
     const derive = options.argon2 ?? argon2;
+    const maxConcurrent = options.maxConcurrent ?? Math.max(1, availableParallelism() - 1);
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
+      throw new ConfigError('maxConcurrent must be a positive integer');
+    }
+    const turns = new Turns(maxConcurrent);
     // The callback form runs on the libuv threadpool; argon2Sync would block the event loop.
     this.#derive = (params) =>
-      new Promise((resolve, reject) => {
-        derive('argon2id', params, (err, key) => (err ? reject(err) : resolve(key)));
-      });
+      turns.run(
+        () =>
+          new Promise((resolve, reject) => {
+            derive('argon2id', params, (err, key) => (err ? reject(err) : resolve(key)));
+          }),
+      );
     this.#dummy = this.hash(randomBytes(16).toString('base64'));
     // Awaited on first use; this only keeps an early failure from being an unhandled rejection.
     this.#dummy.catch(() => {});
@@ -188,6 +203,36 @@ export class PasswordHasher {
       memory: p.memoryKiB,
       passes: p.passes,
     });
+  }
+}
+
+/**
+ * At most `limit` tasks running at once, the others started in arrival order as slots free up.
+ * Written here because Node has no built-in semaphore and this is a dozen lines.
+ */
+class Turns {
+  readonly #limit: number;
+  readonly #waiting: (() => void)[] = [];
+  #running = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#limit) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#running++;
+    }
+    try {
+      return await task();
+    } finally {
+      // Hand the slot straight to the next in line, or free it.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
+    }
   }
 }
 

@@ -117,6 +117,53 @@ describe('argon2id hashing', () => {
   });
 });
 
+describe('hashing off the event loop, a bounded number at a time', () => {
+  it('keeps the event loop turning while a hash is computed', async () => {
+    // ~5× the default cost, so the hash spans many timer ticks; a synchronous hash would let
+    // none of them run before it finished.
+    const hasher = new PasswordHasher({ params: { memoryKiB: 65_536, passes: 3 } });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      await hasher.verifyDummy('warm-up');
+      ticks = 0;
+      await hasher.hash('correct horse battery staple');
+    } finally {
+      clearInterval(timer);
+    }
+    assert.ok(ticks >= 3, `only ${ticks} timer ticks ran during the hash`);
+  });
+
+  it('computes at most maxConcurrent hashes at once, the others in arrival order', async () => {
+    let running = 0;
+    let most = 0;
+    const started: string[] = [];
+    const fake = ((_algorithm, params, callback) => {
+      running++;
+      most = Math.max(most, running);
+      started.push(Buffer.from(params.message as Buffer).toString());
+      setTimeout(() => {
+        running--;
+        callback(null, Buffer.alloc(params.tagLength));
+      }, 10);
+    }) as Argon2Function;
+    const hasher = new PasswordHasher({ argon2: fake, maxConcurrent: 2 });
+    await hasher.verifyDummy('dummy'); // the start-up dummy hash, then one verification
+    started.length = 0;
+    most = 0;
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => `password-${n}`);
+    await Promise.all(names.map((name) => hasher.hash(name)));
+    assert.equal(most, 2);
+    assert.deepEqual(started, names);
+  });
+
+  it('refuses a maxConcurrent that is not a positive integer', () => {
+    for (const maxConcurrent of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(() => new PasswordHasher({ maxConcurrent }), ConfigError);
+    }
+  });
+});
+
 describe('password policy', () => {
   it('refuses 7 characters and accepts 8', () => {
     assert.equal(
