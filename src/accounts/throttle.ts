@@ -11,8 +11,9 @@ import { ConfigError } from '../core/errors.ts';
  * Failures leak away: one is forgotten per `decaySeconds` of time that is not spent blocked, so
  * the allowance refills after a quiet period while a persistent attacker stays at the cap.
  *
- * PER PROCESS: each Node process counts on its own, so N app nodes allow N times the attempts.
- * A shared (Redis) limiter comes with the scale-out issue. Memory is bounded by `maxKeys`.
+ * PER PROCESS: each Node process counts on its own, so N app nodes allow N times the attempts,
+ * and a restart forgets the counts. There is no shared (Redis) limiter; docs/security.md
+ * ("Per-process throttles") records that decision. Memory is bounded by `maxKeys`.
  */
 
 /** Throttle options. Durations in seconds. */

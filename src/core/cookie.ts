@@ -26,23 +26,27 @@ const MAX_AGE_CAP_SECONDS = 400 * 86_400;
 /** rfc6265bis §5.6: UAs ignore an attribute value longer than 1024 octets. */
 const MAX_ATTRIBUTE_LENGTH = 1024;
 
-/** Set-Cookie attributes. Every field is optional; the defaults are the secure choice. */
+/**
+ * Set-Cookie attributes. Every field is optional; the defaults are the secure choice. A field that
+ * is present but undefined counts as absent (so `maxAgeSeconds: issued.cookieMaxAge` type-checks
+ * under `exactOptionalPropertyTypes`).
+ */
 export interface CookieOptions {
   /** @default true */
-  httpOnly?: boolean;
+  httpOnly?: boolean | undefined;
   /** @default true. Only turn off for plain-HTTP development. */
-  secure?: boolean;
+  secure?: boolean | undefined;
   /** @default 'lax'. `'none'` requires `secure`. */
-  sameSite?: 'strict' | 'lax' | 'none';
+  sameSite?: 'strict' | 'lax' | 'none' | undefined;
   /** @default '/' */
-  path?: string;
+  path?: string | undefined;
   /** @default undefined (no Domain: the cookie stays on this exact host). Forbidden with `__Host-`. */
-  domain?: string;
+  domain?: string | undefined;
   /**
    * Lifetime in seconds (fractions floored, above 400 days clamped, as UAs do).
    * @default undefined (a browser-session cookie, gone when the browser closes)
    */
-  maxAgeSeconds?: number;
+  maxAgeSeconds?: number | undefined;
 }
 
 /** Attributes of a clearing cookie: the same as those it was set with, minus the lifetime. */

@@ -171,12 +171,12 @@ export class SessionEngine {
       const wait = this.#limiter.blockedForSeconds(key, now);
       if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
     }
-    const result = await this.#check(token, now);
+    const result = await this.#check(token, now, client);
     if (!result.ok && key !== null && this.#limiter) this.#limiter.recordFailure(key, now);
     return result;
   }
 
-  async #check(token: unknown, now: number): Promise<ValidateResult> {
+  async #check(token: unknown, now: number, client: ClientInfo): Promise<ValidateResult> {
     const parsed = parseToken(token);
     if (parsed === null) return { ok: false, reason: 'malformed' };
     const cache = this.#cache;
@@ -205,7 +205,7 @@ export class SessionEngine {
       return { ok: false, reason: 'secret_mismatch' };
     }
     if (session.replacedBy !== null) {
-      const current = await this.#followRotation(session, now);
+      const current = await this.#followRotation(session, now, client);
       if (current === null) return { ok: false, reason: 'rotated_reuse' };
       session = current; // same user: rotation never changes userId
     }
@@ -302,13 +302,17 @@ export class SessionEngine {
    * A rotated-out token: within its grace window it stands for the session that replaced it;
    * after it, its use means someone kept an old token, so the whole chain is revoked.
    */
-  async #followRotation(tombstone: SessionRecord, now: number): Promise<SessionRecord | null> {
+  async #followRotation(
+    tombstone: SessionRecord,
+    now: number,
+    client: ClientInfo,
+  ): Promise<SessionRecord | null> {
     let record: SessionRecord | null = tombstone;
     const chain: string[] = [];
     for (let hop = 0; record?.replacedBy != null && hop < MAX_ROTATION_HOPS; hop++) {
       chain.push(record.id);
       if (record.graceUntil === null || now >= record.graceUntil) {
-        await this.#revokeChain(tombstone, now);
+        await this.#revokeChain(tombstone, now, client);
         return null;
       }
       record = await this.#store.get(record.replacedBy);
@@ -317,7 +321,8 @@ export class SessionEngine {
     return record;
   }
 
-  async #revokeChain(tombstone: SessionRecord, now: number): Promise<void> {
+  /** Revokes the whole chain and audits the theft with the address the old token came from. */
+  async #revokeChain(tombstone: SessionRecord, now: number, client: ClientInfo): Promise<void> {
     const revoked: string[] = [];
     let id: string | null = tombstone.id;
     for (let hop = 0; id !== null && hop <= MAX_ROTATION_HOPS; hop++) {
@@ -330,7 +335,7 @@ export class SessionEngine {
       type: 'session.theft_suspected',
       at: now,
       userId: tombstone.userId,
-      ip: null,
+      ip: client.ip ? client.ip.slice(0, MAX_IP_LENGTH) : null,
       sessionId: tombstone.id,
       detail: { revoked: revoked.join(',') },
     });

@@ -16,7 +16,10 @@ export interface PolicyOptions {
   /** @default 2592000 (30 days) */
   absoluteLifetimeSeconds?: number;
   /**
-   * Per-role overrides. A user with several overridden roles gets the strictest of each value.
+   * Per-role overrides, merged value by value over the defaults: configuring another role keeps
+   * the admin defaults, and `admin` changes only the values given. Overrides only tighten: a user
+   * gets the strictest of the base values and every override of their roles, so a role can never
+   * outlive the base lifetimes (a stricter base binds admins too).
    * @default { admin: { idleTimeoutSeconds: 1800, absoluteLifetimeSeconds: 43200 } }
    */
   roles?: Readonly<Record<string, Partial<Lifetimes>>>;
@@ -46,6 +49,30 @@ export interface Policy {
 
 const DAY = 86_400;
 
+/** Built-in role overrides; a caller's `roles` are merged over these, value by value. */
+const DEFAULT_ROLES: Readonly<Record<string, Lifetimes>> = {
+  admin: { idleTimeoutSeconds: 1800, absoluteLifetimeSeconds: 12 * 3600 },
+};
+
+/** One role's override in seconds; undefined: the base value applies. */
+type RoleSeconds = { readonly [K in keyof Lifetimes]: number | undefined };
+
+/** The defaults with the caller's overrides on top; an undefined value keeps the default. */
+function mergeRoles(overrides: PolicyOptions['roles'] = {}): Map<string, RoleSeconds> {
+  const merged = new Map<string, RoleSeconds>(Object.entries(DEFAULT_ROLES));
+  for (const [role, o] of Object.entries(overrides)) {
+    if (typeof o !== 'object' || o === null) {
+      throw new ConfigError(`roles.${role} must be an object of lifetimes`);
+    }
+    const base = merged.get(role);
+    merged.set(role, {
+      idleTimeoutSeconds: o.idleTimeoutSeconds ?? base?.idleTimeoutSeconds,
+      absoluteLifetimeSeconds: o.absoluteLifetimeSeconds ?? base?.absoluteLifetimeSeconds,
+    });
+  }
+  return merged;
+}
+
 /** Validates options once and returns a frozen policy; throws ConfigError naming each bad value. */
 export function resolvePolicy(options: PolicyOptions = {}): Policy {
   const problems: string[] = [];
@@ -55,11 +82,9 @@ export function resolvePolicy(options: PolicyOptions = {}): Policy {
       problems.push(`${name} must be a positive number of seconds`);
     return v * 1000;
   };
-  const roleOverrides = options.roles ?? {
-    admin: { idleTimeoutSeconds: 1800, absoluteLifetimeSeconds: 12 * 3600 },
-  };
+  // Merged, not replaced: `{ roles: { support: … } }` must not silently drop the admin limits.
   const roles = new Map<string, { idleMs?: number; absoluteMs?: number }>();
-  for (const [role, o] of Object.entries(roleOverrides)) {
+  for (const [role, o] of mergeRoles(options.roles)) {
     const entry: { idleMs?: number; absoluteMs?: number } = {};
     if (o.idleTimeoutSeconds !== undefined) {
       entry.idleMs = seconds(`roles.${role}.idleTimeoutSeconds`, o.idleTimeoutSeconds, 0);
@@ -95,7 +120,11 @@ export function resolvePolicy(options: PolicyOptions = {}): Policy {
   return Object.freeze(policy);
 }
 
-/** Effective lifetimes in ms for a user's current roles: the strictest override of each value. */
+/**
+ * Effective lifetimes in ms for a user's current roles: the strictest of the base value and each
+ * role's override. Overrides only tighten, by design: roles accumulate, and a stricter base (say a
+ * short `idleTimeoutSeconds` for a sensitive app) must bind admins too.
+ */
 export function lifetimesFor(
   policy: Policy,
   roles: readonly string[],

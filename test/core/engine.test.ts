@@ -117,6 +117,20 @@ describe('SessionEngine', () => {
     assert.equal(await store.get(session.id), null);
   });
 
+  it("rejects a non-admin's session left unused for the default 7 days, not a moment earlier", async () => {
+    const { engine, users, clock } = setup(); // the default policy
+    const user = users.add('u1', ['user']);
+    // Two sessions from the same instant: validating one renews its lastSeenAt, so each is
+    // validated once, at the moment under test. Remembered: a browser-session one dies at 24 h.
+    const early = await engine.create(user, { remember: true });
+    const late = await engine.create(user, { remember: true });
+    const start = clock.now;
+    clock.now = start + 7 * DAY - 1;
+    assert.ok((await engine.validate(early.token)).ok, 'alive 1 ms before 7 days unused');
+    clock.now = start + 7 * DAY + 1;
+    assertRejected(await engine.validate(late.token), 'expired_idle');
+  });
+
   it('slides the idle timeout with activity but never past the absolute lifetime', async () => {
     const { engine, users, clock } = setup({
       idleTimeoutSeconds: 3600,
@@ -197,10 +211,14 @@ describe('SessionEngine', () => {
     const rotated = await engine.rotate(first.session, user);
     assert.ok(rotated);
     clock.now += 31_000;
-    assertRejected(await engine.validate(first.token), 'rotated_reuse');
+    // The replay comes from another address than the sign-in: the audit names the replayer's.
+    assertRejected(await engine.validate(first.token, { ip: '203.0.113.66' }), 'rotated_reuse');
     assertRejected(await engine.validate(rotated.token), 'unknown');
     const events = await audit.list({ userId: 'u1', limit: 10 });
-    assert.ok(events.some((e) => e.type === 'session.theft_suspected'));
+    const theft = events.find((e) => e.type === 'session.theft_suspected');
+    assert.ok(theft, 'theft is audited');
+    assert.equal(theft.ip, '203.0.113.66');
+    assert.equal(theft.sessionId, first.session.id);
   });
 
   it('lets only one of two concurrent rotations win', async () => {

@@ -7,6 +7,7 @@ import {
   type InvalidationFeed,
   LocalInvalidationFeed,
 } from '../../src/core/near-cache.ts';
+import type { PolicyOptions } from '../../src/core/policy.ts';
 import type { SessionUser, UserLookup } from '../../src/core/store.ts';
 import { MemorySessionStore } from '../../src/stores/memory.ts';
 
@@ -38,7 +39,11 @@ class Users implements UserLookup {
   }
 }
 
-function cluster(feed: InvalidationFeed = new LocalInvalidationFeed(), idleTimeoutSeconds = 3600) {
+function cluster(
+  feed: InvalidationFeed = new LocalInvalidationFeed(),
+  idleTimeoutSeconds = 3600,
+  policy: PolicyOptions = {},
+) {
   const clock = { now: Date.now() };
   const store = new MemorySessionStore({ now: () => clock.now });
   const reads = { sessions: 0 };
@@ -58,7 +63,7 @@ function cluster(feed: InvalidationFeed = new LocalInvalidationFeed(), idleTimeo
         users,
         now: () => clock.now,
         nearCache: { feed, maxAgeSeconds: 60, maxEntries: 100 },
-        policy: { idleTimeoutSeconds },
+        policy: { idleTimeoutSeconds, ...policy },
       }),
   );
   return { clock, store, reads, users, user, engines };
@@ -165,6 +170,27 @@ describe('near cache', () => {
     clock.now += 10_001; // idle timeout passed, cache entry still younger than maxAge
     const result = await a.validate(token);
     assert.equal(result.ok, false);
+    assert.equal(a.nearCache?.size, 0);
+  });
+
+  it('refuses a cached session once it passes its absolute lifetime, however active', async () => {
+    const { engines, user, clock, reads } = cluster(new LocalInvalidationFeed(), 60, {
+      absoluteLifetimeSeconds: 150,
+      renewalIntervalSeconds: 10,
+    });
+    const [a] = engines;
+    assert.ok(a);
+    const { token, session } = await a.create(user);
+    for (let t = 0; t <= 140_000; t += 20_000) {
+      clock.now = session.createdAt + t; // every 20 s: never idle (60 s), renewed each time
+      assert.ok((await a.validate(token)).ok, `alive ${t / 1000} s after sign-in`);
+    }
+    // The entry was (re)filled at 120 s, so at 150 s it is a cache hit, younger than maxAge.
+    clock.now = session.createdAt + 150_000;
+    const before = reads.sessions;
+    const result = await a.validate(token);
+    assert.equal(reads.sessions, before, 'answered from the cache, not the store');
+    assert.equal(!result.ok && result.reason, 'expired_absolute');
     assert.equal(a.nearCache?.size, 0);
   });
 
