@@ -78,8 +78,8 @@ export interface EngineOptions {
 
 /** Where a request comes from, recorded on new sessions and used for throttling. */
 export interface ClientInfo {
-  readonly ip?: string | null;
-  readonly userAgent?: string | null;
+  readonly ip?: string | null | undefined;
+  readonly userAgent?: string | null | undefined;
 }
 
 /** A new session and the token for the cookie (the only time the token exists in memory). */
@@ -134,7 +134,10 @@ export class SessionEngine {
   /** Signs a user in: always a brand-new id and secret (no fixation). Enforces the session cap. */
   async create(
     user: SessionUser,
-    args: ClientInfo & { remember?: boolean; authenticatedAt?: number } = {},
+    args: ClientInfo & {
+      remember?: boolean | undefined;
+      authenticatedAt?: number | undefined;
+    } = {},
   ): Promise<IssuedSession> {
     const now = this.#now();
     await this.#enforceCap(user, args.ip ?? null, now);
