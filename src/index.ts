@@ -46,6 +46,13 @@ export {
 } from './core/engine.ts';
 export * from './core/errors.ts';
 export {
+  type FeedHandlers,
+  type Invalidation,
+  type InvalidationFeed,
+  LocalInvalidationFeed,
+  type NearCacheOptions,
+} from './core/near-cache.ts';
+export {
   createOriginCheck,
   type OriginCheck,
   type OriginCheckOptions,

@@ -8,9 +8,12 @@
  *   const running = await startServer(config);         // listening, stores open, sweeper running
  *   exitOnSignal(running, running.services.logger);    // graceful stop on SIGTERM/SIGINT
  *
- * or, with your own listener: `createApp(createServices(config)).fetch`.
+ * or, with your own listener: `createApp(createServices(config)).fetch`. Who may download what is
+ * `createServices(config, { downloadPolicy })` (a DownloadPolicy; by default the user's own folder
+ * and `public/`).
  */
 
+export type { DownloadPolicy } from '../tokens/resource.ts';
 export { createApp } from './app.ts';
 export { ADMIN_ROLES, bootstrapAdmin, createUser, type UserServices } from './bootstrap.ts';
 export {
@@ -29,4 +32,4 @@ export {
   type StartServerOptions,
   startServer,
 } from './serve.ts';
-export { createServices, type Services } from './services.ts';
+export { type CreateServicesOptions, createServices, type Services } from './services.ts';

@@ -5,7 +5,8 @@ import { RedisSessionStore, type RedisSessionStoreOptions } from './redis-sessio
 /**
  * The production session store: Redis ≥ 7 or Valkey, standalone, Sentinel or Cluster, through
  * node-redis. Sessions expire by TTL; the design (and why it is safe in Cluster) is explained at
- * the top of ./redis-sessions.ts.
+ * the top of ./redis-sessions.ts. Also the near cache's feed over the same Redis
+ * (RedisInvalidationFeed, ./redis-feed.ts).
  */
 
 export {
@@ -14,6 +15,7 @@ export {
   type RedisStatusListener,
   type RedisTarget,
 } from './redis-connect.ts';
+export { type RedisFeedOptions, RedisInvalidationFeed } from './redis-feed.ts';
 export { invalidationChannel, sessionKey, userIndexKey } from './redis-layout.ts';
 export {
   RedisSessionStore,

@@ -22,8 +22,21 @@ const node = process.execPath;
 
 /** What the tarball may hold besides dist/ and bin/. */
 const TOP_LEVEL = new Set(['package.json', 'README.md', 'LICENSE']);
-/** Installed into the consumer at the versions this checkout tests against (cache-friendly). */
-const PEERS = ['express', 'fastify', 'fastify-plugin', 'hono', '@types/express', '@types/node'];
+/**
+ * Installed into the consumer at the versions this checkout tests against (cache-friendly). The
+ * drivers too: the .d.ts of `coatcheck/redis` and `/postgres` name their types, and an installed
+ * driver is one an entry point could wrongly load.
+ */
+const PEERS = [
+  'express',
+  'fastify',
+  'fastify-plugin',
+  'hono',
+  'redis',
+  'postgres',
+  '@types/express',
+  '@types/node',
+];
 /** Packages the core entry points must never load. */
 const FORBIDDEN = [
   'express',
@@ -118,7 +131,7 @@ describe('the npm package', { timeout: 120_000 }, () => {
     assert.deepEqual(stdout.trim().split('\n'), ['ok express', 'ok fastify', 'ok hono', 'ok web']);
   });
 
-  test('importing the core, SQLite or an adapter loads no framework or driver package', async () => {
+  test('importing the core, SQLite, an adapter or a store loads no package it does not need', async () => {
     cpSync(join(CONSUMER, 'record-loads.mjs'), join(project, 'record-loads.mjs'));
     const loads = async (specifier: string) => {
       const code = `await import(${JSON.stringify(specifier)});`;
@@ -148,6 +161,25 @@ describe('the npm package', { timeout: 120_000 }, () => {
     assert.deepEqual(
       FORBIDDEN.filter((name) => fastify.has(name)),
       ['fastify-plugin'],
+    );
+    // Each store loads its own driver and nothing else.
+    const redis = await loads('coatcheck/redis');
+    assert.deepEqual(
+      FORBIDDEN.filter((name) => redis.has(name)),
+      ['redis', '@redis/client'],
+    );
+    const postgres = await loads('coatcheck/postgres');
+    assert.deepEqual(
+      FORBIDDEN.filter((name) => postgres.has(name)),
+      ['postgres'],
+    );
+    // The download server runs on @hono/node-server (which loads hono), and loads the Redis driver
+    // only inside createRedisReplayGuard: no driver, no other framework, no server logging.
+    const download = await loads('coatcheck/download');
+    assert.ok(download.has('jose'), [...download].join(', '));
+    assert.deepEqual(
+      FORBIDDEN.filter((name) => download.has(name)),
+      ['hono', '@hono/node-server'],
     );
   });
 });

@@ -5,17 +5,43 @@ import {
   CoatcheckError,
   createOriginCheck,
   csrfTokenFor,
+  type FeedHandlers,
+  type Invalidation,
+  type InvalidationFeed,
+  LocalInvalidationFeed,
   MemoryAuditLog,
   MemorySessionStore,
   MemoryUserStore,
+  type NearCacheOptions,
   SessionEngine,
   type SessionUser,
   toProblem,
 } from 'coatcheck';
+import {
+  createDownloadServer,
+  createDownloadVerifier,
+  createRedisReplayGuard,
+  type DownloadVerdict,
+  MemoryReplayGuard,
+  type ReplayGuard,
+} from 'coatcheck/download';
 import { type Auth, coatcheck as forExpress } from 'coatcheck/express';
 import { coatcheckErrorHandler, coatcheck as fastifyPlugin } from 'coatcheck/fastify';
 import { type CoatcheckEnv, coatcheck as forHono } from 'coatcheck/hono';
-import { createApp, createServices, type ServerConfig, startServer } from 'coatcheck/server';
+import { openPostgresStores, type PostgresStores } from 'coatcheck/postgres';
+import {
+  createRedisSessionStore,
+  type RedisFeedOptions,
+  RedisInvalidationFeed,
+  type RedisSessionStore,
+} from 'coatcheck/redis';
+import {
+  createApp,
+  createServices,
+  type DownloadPolicy,
+  type ServerConfig,
+  startServer,
+} from 'coatcheck/server';
 import { openSqliteStores, type SqliteStores } from 'coatcheck/sqlite';
 import { coatcheck as forWeb, type WebContext } from 'coatcheck/web';
 import express from 'express';
@@ -97,6 +123,92 @@ declare const config: ServerConfig;
 const services = createServices(config);
 createApp(services).fetch satisfies (request: Request) => Response | Promise<Response>;
 void startServer;
+const teamFolders: DownloadPolicy = async ({ user, resource }) =>
+  user.roles.some((role) => resource.startsWith(`teams/${role}/`));
+createServices(config, { downloadPolicy: teamFolders });
+// @ts-expect-error: a policy answers yes or no
+createServices(config, { downloadPolicy: () => 'yes' });
+
+// Several nodes: users in PostgreSQL, sessions in Redis, a near cache fed over Redis pub/sub.
+// Type-checked only (never run: it would connect).
+export async function production(redisUrl: string, postgresUrl: string): Promise<void> {
+  const pg: PostgresStores = await openPostgresStores(postgresUrl, { maxConnections: 20 });
+  const sessions: RedisSessionStore = await createRedisSessionStore(redisUrl, {
+    keyPrefix: 'app:',
+    connectTimeoutMs: 5000,
+  });
+  const feedOptions: RedisFeedOptions = {
+    keyPrefix: 'app:',
+    heartbeatMs: 250,
+    deadlineMs: 1000,
+    onStatus: ({ live, error }) => console.warn({ live, error }),
+  };
+  const feed = new RedisInvalidationFeed(redisUrl, feedOptions);
+  const nearCache: NearCacheOptions = { feed, maxEntries: 10_000, maxAgeSeconds: 60 };
+  const cached = new SessionEngine({
+    store: sessions,
+    users: pg.users,
+    audit: pg.audit,
+    nearCache,
+  });
+  console.log('other nodes heard:', feed.peers satisfies number);
+  await cached.invalidateUser('a user id'); // after changing a user's roles outside Accounts
+  await cached.close(); // closes the feed
+  await sessions.close();
+  await pg.close();
+  // @ts-expect-error: a near cache needs its feed
+  new SessionEngine({ store, users, nearCache: { maxEntries: 100 } });
+}
+
+// A feed of your own, here wrapping the in-process one.
+class CountingFeed implements InvalidationFeed {
+  readonly #inner = new LocalInvalidationFeed();
+  published = 0;
+  subscribe(handlers: FeedHandlers): void {
+    this.#inner.subscribe({
+      onMessage: (invalidation: Invalidation) => handlers.onMessage(invalidation),
+      onState: (live: boolean) => handlers.onState(live),
+    });
+  }
+  publish(invalidation: Invalidation): Promise<void> {
+    this.published += (invalidation.sessionIds?.length ?? 0) + (invalidation.userIds?.length ?? 0);
+    return this.#inner.publish(invalidation);
+  }
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+new SessionEngine({ store, users, nearCache: { feed: new CountingFeed() } });
+
+// The download server, embedded. Type-checked only.
+export async function downloads(root: string, replayUrl: string | undefined): Promise<void> {
+  const replay: ReplayGuard = replayUrl
+    ? await createRedisReplayGuard(replayUrl, { prefix: 'dl:', commandTimeoutMs: 1000 })
+    : new MemoryReplayGuard({ maxEntries: 100_000, pruneIntervalMs: 10_000 });
+  const server = createDownloadServer({
+    root,
+    issuer: 'https://app.example',
+    audience: 'https://files.example',
+    jwksUrl: 'https://app.example/.well-known/jwks.json',
+    jwksCooldownMs: 5000,
+    replay,
+    log: (entry) => console.log(entry.status, entry.path, entry.reason ?? ''),
+  });
+  const running = await server.listen({ port: 3001, host: '0.0.0.0' });
+  const url: string = running.url;
+  await running.close();
+  const verifier = createDownloadVerifier({
+    issuer: 'https://app.example',
+    audience: url,
+    keys: { keys: [] },
+    clockToleranceSeconds: 5,
+  });
+  const verdict: DownloadVerdict = await verifier.verify('token');
+  if (verdict.ok) verdict.claims.resource satisfies string;
+  else verdict.status satisfies 401 | 503;
+  // @ts-expect-error: a key source (jwksUrl or keys) is required
+  createDownloadServer({ root, issuer: 'https://app.example', audience: url });
+}
 
 try {
   await accounts.login({ email: 'a@example.com', password: 'x' });
