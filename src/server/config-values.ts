@@ -279,32 +279,98 @@ export function parseMetricsToken(raw: unknown): string {
   return text;
 }
 
+/** The Redis URL forms, named in every refusal of one. */
+const REDIS_FORMS =
+  'must be a redis://, rediss://, redis+sentinel://host:port,…/<master> or ' +
+  'redis+cluster://host:port,… URL';
+/** Said after every refusal of a URL: the reason never quotes it. */
+const NOT_SHOWN = '(value not shown: it may hold a password)';
+/** As stores/redis-connect.ts reads `scheme://[user:pass@]host[:port],…[/path]`: to the first @. */
+const MULTI_HOST = /^[a-z+]+:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?$/;
+const HOST_PORT = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i;
+const ENCODING_HINT =
+  'the user name, password and master name must be percent-encoded (e.g. @ as %40, % as %25)';
+
 /**
  * A Redis URL for the session store: `redis[s]://…`, `redis[s]+sentinel://h:p,…/<master>` or
- * `redis[s]+cluster://h:p,…`. Never echoed (it may carry a password). Fully parsed when the
- * store connects (stores/redis-connect.ts); checked here by shape so loading the config loads
- * no Redis driver.
+ * `redis[s]+cluster://h:p,…`. Never echoed (it may carry a password). Checked here as the store
+ * will read it (stores/redis-connect.ts and node-redis), so that a URL the store cannot use is
+ * refused with the other settings rather than at connect time, without loading a Redis driver.
  */
 export function parseSessionStoreUrl(raw: unknown): string {
   const text = typeof raw === 'string' ? raw.trim() : '';
-  if (/^rediss?(\+(sentinel|cluster))?:\/\/[^\s]+$/.test(text)) return text;
-  throw new BadValue(
-    'must be a redis://, rediss://, redis+sentinel://host:port,…/<master> or ' +
-      'redis+cluster://host:port,… URL (value not shown: it may hold a password)',
-  );
+  const problem = redisUrlProblem(text);
+  if (problem === null) return text;
+  throw new BadValue(`${problem} ${NOT_SHOWN}`);
+}
+
+/** Why the store could not use this Redis URL, or null. Never quotes any part of it. */
+function redisUrlProblem(text: string): string | null {
+  const scheme = /^rediss?(?:\+(sentinel|cluster))?:\/\//.exec(text);
+  if (scheme === null || /[\s\p{Cc}]/u.test(text)) return REDIS_FORMS;
+  const kind = scheme[1];
+  if (kind === undefined) {
+    // One server: node-redis reads it with WHATWG URL (user info ends at the LAST @).
+    const url = URL.parse(text);
+    if (url === null) return `${REDIS_FORMS}: this one is not a valid URL`;
+    if (url.hostname === '') return 'must name a host: redis://[user:password@]host[:port][/db]';
+    if (!/^\/?\d*$/.test(url.pathname)) {
+      return 'may only have a database number as its path, e.g. redis://host:6379/0';
+    }
+    return decodable(url.username, url.password) ? null : ENCODING_HINT;
+  }
+  const match = MULTI_HOST.exec(text);
+  if (match === null) return `${REDIS_FORMS}: this one has a query or #fragment, or no host`;
+  const [, auth = '', hosts = '', path = ''] = match;
+  // The store splits user info at the FIRST @: a raw @ in the password would become a host name
+  // (and the rest of the password part of a connection error message).
+  if (hosts.includes('@')) return ENCODING_HINT;
+  for (const entry of hosts.split(',')) {
+    const hostPort = HOST_PORT.exec(entry.trim());
+    const port = Number(hostPort?.[2] ?? 1);
+    if (hostPort === null || port < 1 || port > 65_535) {
+      const nodes = kind === 'sentinel' ? 'Sentinels' : 'Cluster nodes';
+      return `must list its ${nodes} as host:port pairs separated by commas`;
+    }
+  }
+  if (kind === 'sentinel' && path === '') {
+    return 'must end with the name of the master the Sentinels monitor: …/<master>';
+  }
+  return decodable(auth, path) ? null : ENCODING_HINT;
+}
+
+/** True when every part is valid percent-encoding (the stores decode them: decodeURIComponent). */
+function decodable(...parts: string[]): boolean {
+  try {
+    for (const part of parts) decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A PostgreSQL URL (`postgres://` or `postgresql://`). Never echoed (it may carry a password). */
 export function parseDatabaseUrl(raw: unknown): string {
   const text = typeof raw === 'string' ? raw.trim() : '';
-  const url = URL.parse(text);
-  if (url !== null && (url.protocol === 'postgres:' || url.protocol === 'postgresql:')) return text;
-  throw new BadValue(
-    'must be a postgres://user:password@host:port/database URL (value not shown: it may hold a password)',
-  );
+  // Checked first: URL.parse silently drops tabs and newlines, and the driver gets the text.
+  const url = /[\s\p{Cc}]/u.test(text) ? null : URL.parse(text);
+  if (url === null || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+    throw new BadValue(`must be a postgres://user:password@host:port/database URL ${NOT_SHOWN}`);
+  }
+  if (!decodable(url.username, url.password)) {
+    throw new BadValue(
+      `must be a postgres:// URL whose user name and password are percent-encoded ` +
+        `(e.g. @ as %40, % as %25) ${NOT_SHOWN}`,
+    );
+  }
+  return text;
 }
 
-/** A URL as safe to log: scheme, hosts and path, never user info. */
+/**
+ * A URL as safe to log: scheme, hosts and path, never user info. Everything up to the LAST @ goes:
+ * a password may hold a raw @ (WHATWG URL and the PostgreSQL driver both split at the last one),
+ * and over-redacting an @ in a path costs only detail in a log line.
+ */
 export function withoutCredentials(url: string): string {
-  return url.replace(/^([a-z+]+:\/\/)[^@/]*@/i, '$1');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/is, '$1');
 }

@@ -61,10 +61,21 @@ export async function startServer(
 
   let sweeping: Promise<unknown> = Promise.resolve();
   const sweep = () => {
-    sweeping = services.engine.sweep().then(
-      (removed) => logger.debug({ removed }, 'Swept expired sessions'),
-      (error: unknown) => logger.error({ err: error }, 'Sweeping expired sessions failed'),
-    );
+    sweeping = services.engine
+      .sweep()
+      // Idempotent, so a failed sweep is retried once at once. A sweep on a pooled connection
+      // the database just dropped fails before the store can tell a dropped connection from an
+      // outage; the retry tells: it succeeds, or the store reports the outage (store_down).
+      .catch(() => services.engine.sweep())
+      .then(
+        (removed) => logger.debug({ removed }, 'Swept expired sessions'),
+        (error: unknown) => {
+          // During a reported outage its store_down line says it all: the log says what is wrong
+          // once per outage, not once per sweep (issue #4). Any other failure is news.
+          const level = services.inOutage() ? 'debug' : 'error';
+          logger[level]({ err: error }, 'Sweeping expired sessions failed');
+        },
+      );
   };
   sweep();
   // unref: the sweeper alone never keeps the process alive.

@@ -10,6 +10,7 @@ import {
   type ServerConfig,
   ServerConfigError,
 } from '../../src/server/config.ts';
+import { parseRedisUrl } from '../../src/stores/redis-connect.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coatcheck-config-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -293,6 +294,219 @@ describe('loadConfig refuses bad values', () => {
     assert.deepEqual(found, [
       'COATCHECK_ADMIN_PASSWORD: The password must be at least 8 characters.',
     ]);
+  });
+});
+
+describe('loadConfig for the scale-out stores (Redis sessions, PostgreSQL users)', () => {
+  const PASSWORD = 'hunter2-Sw0rdfish';
+
+  /** The one problem `env` gives, asserting neither it nor the error's message quotes `secret`. */
+  function refusedWithout(env: Record<string, string>, secret: string): string {
+    let message = '';
+    try {
+      load(env);
+    } catch (error) {
+      message = error instanceof Error ? error.message : String(error);
+    }
+    const found = problems(env);
+    assert.equal(found.length, 1, found.join('\n'));
+    assert.ok(!message.includes(secret), `the error quotes the password: ${message}`);
+    return found[0] ?? '';
+  }
+
+  it('starts on the embedded store, near cache on, when no store URL is set', () => {
+    const c = load({});
+    assert.equal(c.sessionStore, null);
+    assert.equal(c.databaseUrl, null);
+    assert.equal(c.nearCache, true);
+  });
+
+  it('accepts redis://, rediss://, redis+sentinel:// and redis+cluster://, as the store reads them', () => {
+    const cases = [
+      {
+        url: `redis://:${PASSWORD}@127.0.0.1:6379/2`,
+        parsed: { kind: 'standalone', url: `redis://:${PASSWORD}@127.0.0.1:6379/2` },
+        logged: 'redis://127.0.0.1:6379/2',
+      },
+      {
+        url: `rediss://app:${PASSWORD}@redis.internal`,
+        parsed: { kind: 'standalone', url: `rediss://app:${PASSWORD}@redis.internal` },
+        logged: 'rediss://redis.internal',
+      },
+      {
+        url: `redis+sentinel://:${PASSWORD}@10.0.0.1:26379,[::1]:26380,s3/my%20master`,
+        parsed: {
+          kind: 'sentinel',
+          tls: false,
+          hosts: [
+            { host: '10.0.0.1', port: 26379 },
+            { host: '::1', port: 26380 },
+            { host: 's3', port: 26379 },
+          ],
+          name: 'my master',
+          password: PASSWORD,
+        },
+        logged: 'redis+sentinel://10.0.0.1:26379,[::1]:26380,s3/my%20master',
+      },
+      {
+        url: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7001',
+        parsed: {
+          kind: 'cluster',
+          tls: false,
+          hosts: [
+            { host: '10.0.0.1', port: 7000 },
+            { host: '10.0.0.2', port: 7001 },
+          ],
+          name: '',
+        },
+        logged: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7001',
+      },
+      {
+        url: `rediss+cluster://app:${PASSWORD}@a,b:7001`,
+        parsed: {
+          kind: 'cluster',
+          tls: true,
+          hosts: [
+            { host: 'a', port: 6379 },
+            { host: 'b', port: 7001 },
+          ],
+          name: '',
+          username: 'app',
+          password: PASSWORD,
+        },
+        logged: 'rediss+cluster://a,b:7001',
+      },
+    ];
+    for (const { url, parsed, logged } of cases) {
+      // Kept as given (trimmed): the store parses it when it connects, to exactly this.
+      const c = load({ COATCHECK_SESSION_STORE: ` ${url}\n`, COATCHECK_NEAR_CACHE: 'false' });
+      assert.equal(c.sessionStore, url);
+      assert.equal(c.nearCache, false);
+      assert.deepEqual(parseRedisUrl(c.sessionStore ?? ''), parsed);
+      // The start-up log line shows where, never the credentials.
+      assert.equal(describeConfig(c).sessionStore, logged);
+    }
+    const file = writeJson('redis.json', { sessionStore: 'redis://cache:6379' });
+    assert.equal(load({}, file).sessionStore, 'redis://cache:6379');
+  });
+
+  it('refuses a URL the Redis store cannot use, saying why, without echoing the password', () => {
+    const bad: [string, RegExp][] = [
+      [`http://:${PASSWORD}@127.0.0.1:6379`, /must be a redis:\/\/, rediss:\/\/, redis\+sentinel/],
+      [`redis+replica://:${PASSWORD}@h:6379`, /must be a redis:\/\/, rediss:\/\/, redis\+sentinel/],
+      [`postgres://:${PASSWORD}@h:5432/db`, /must be a redis:\/\//],
+      [`redis://:${PASSWORD}@127.0.0.1:99999`, /not a valid URL/],
+      [`redis://:${PASSWORD} @127.0.0.1:6379`, /must be a redis:\/\//],
+      [`redis://:${PASSWORD}@`, /not a valid URL/],
+      [`redis://:${PASSWORD}@h:6379/sessions`, /only have a database number as its path/],
+      [`redis://:${PASSWORD}%zz@h:6379`, /must be percent-encoded \(e\.g\. @ as %40/],
+      [`redis+sentinel://:${PASSWORD}@h:26379`, /must end with the name of the master/],
+      [`redis+sentinel://:${PASSWORD}@h:port/mymaster`, /Sentinels as host:port pairs/],
+      [`redis+cluster://:${PASSWORD}@h:7000,h:99999`, /Cluster nodes as host:port pairs/],
+      [`redis+cluster://:${PASSWORD}@h:7000?tls=1`, /query or #fragment, or no host/],
+      // Split at the first @ by the store: the password's tail would become a host name, and
+      // then part of a connection error message.
+      [`redis+cluster://:${PASSWORD}@x@h:7000`, /percent-encoded \(e\.g\. @ as %40/],
+    ];
+    for (const [url, reason] of bad) {
+      const problem = refusedWithout({ COATCHECK_SESSION_STORE: url }, PASSWORD);
+      assert.match(problem, /^COATCHECK_SESSION_STORE: /, url);
+      assert.match(problem, reason, url);
+      assert.match(problem, /\(value not shown: it may hold a password\)$/, url);
+      assert.ok(!problem.includes(PASSWORD) && !problem.includes('@h'), problem);
+    }
+    // The same parser guards the download server's replay store, and a file's value.
+    const replay = `redis+sentinel://:${PASSWORD}@h:1`;
+    assert.match(
+      refusedWithout({ COATCHECK_DOWNLOAD_REPLAY_STORE: replay }, PASSWORD),
+      /^COATCHECK_DOWNLOAD_REPLAY_STORE: must end with the name of the master/,
+    );
+    const file = writeJson('bad-redis.json', { sessionStore: `redis://:${PASSWORD}@h:0x1` });
+    const [fromFile] = problems({}, file);
+    assert.match(fromFile ?? '', /^"sessionStore" in .*bad-redis\.json: .*not a valid URL/);
+    assert.ok(!fromFile?.includes(PASSWORD));
+  });
+
+  it('never logs any part of a password holding a raw @ (user info ends at the last @)', () => {
+    const raw = 'Qx9z@Kw7v-Ss@Jm4t'; // each part distinctive: none may reach the log
+    const standalone = load({ COATCHECK_SESSION_STORE: `redis://:${raw}@127.0.0.1:6379` });
+    // node-redis reads it with WHATWG URL: the password is everything up to the last @.
+    assert.equal(URL.parse(standalone.sessionStore ?? '')?.hostname, '127.0.0.1');
+    assert.equal(describeConfig(standalone).sessionStore, 'redis://127.0.0.1:6379');
+    const pg = load({ COATCHECK_DATABASE_URL: `postgres://app:${raw}@db.internal:5432/auth` });
+    assert.equal(describeConfig(pg).databaseUrl, 'postgres://db.internal:5432/auth');
+    for (const part of raw.split('@')) {
+      const described = JSON.stringify([describeConfig(standalone), describeConfig(pg)]);
+      assert.ok(!described.includes(part), `${part} in ${described}`);
+    }
+  });
+
+  it('accepts a postgres:// or postgresql:// database URL, logged without credentials', () => {
+    const cases = [
+      [
+        `postgres://coatcheck:${PASSWORD}@db.internal:5432/coatcheck`,
+        'postgres://db.internal:5432/coatcheck',
+      ],
+      [
+        `postgresql://app:${PASSWORD}@[::1]/auth?sslmode=require`,
+        'postgresql://[::1]/auth?sslmode=require',
+      ],
+      // libpq defaults (PGHOST, the local socket...): the driver fills in what the URL leaves out.
+      ['postgresql://', 'postgresql://'],
+    ] as const;
+    for (const [url, logged] of cases) {
+      const c = load({ COATCHECK_DATABASE_URL: url, COATCHECK_SESSION_STORE: 'redis://r:6379' });
+      assert.equal(c.databaseUrl, url);
+      assert.equal(c.sessionStore, 'redis://r:6379');
+      assert.equal(describeConfig(c).databaseUrl, logged);
+    }
+    const file = writeJson('pg.json', { databaseUrl: 'postgres://db/auth', nearCache: false });
+    const fromFile = load({}, file);
+    assert.equal(fromFile.databaseUrl, 'postgres://db/auth');
+    assert.equal(fromFile.nearCache, false);
+  });
+
+  it('refuses a bad database URL without echoing the password', () => {
+    const bad: [string, RegExp][] = [
+      [`mysql://app:${PASSWORD}@db:3306/auth`, /must be a postgres:\/\/user:password@host/],
+      [`postgres://app:${PASSWORD}@db:99999/auth`, /must be a postgres:\/\/user:password@host/],
+      [`postgres://app:${PASSWORD}@db1:5432,db2:5432/auth`, /must be a postgres:\/\//],
+      [`postgres://app:${PASSWORD}\n@db/auth`, /must be a postgres:\/\//],
+      [`db.internal:5432/auth?password=${PASSWORD}`, /must be a postgres:\/\//],
+      [`postgres://app:${PASSWORD}%@db/auth`, /percent-encoded \(e\.g\. @ as %40/],
+    ];
+    for (const [url, reason] of bad) {
+      const problem = refusedWithout({ COATCHECK_DATABASE_URL: url }, PASSWORD);
+      assert.match(problem, /^COATCHECK_DATABASE_URL: /, url);
+      assert.match(problem, reason, url);
+      assert.match(problem, /\(value not shown: it may hold a password\)$/, url);
+    }
+  });
+
+  it('reads COATCHECK_NEAR_CACHE as a boolean (default true), refusing anything else', () => {
+    const redis = { COATCHECK_SESSION_STORE: 'redis://127.0.0.1:6379' };
+    assert.equal(load(redis).nearCache, true);
+    for (const on of ['true', 'TRUE', '1', 'yes', ' on ']) {
+      assert.equal(load({ ...redis, COATCHECK_NEAR_CACHE: on }).nearCache, true, on);
+    }
+    for (const off of ['false', 'False', '0', 'no', 'off']) {
+      assert.equal(load({ ...redis, COATCHECK_NEAR_CACHE: off }).nearCache, false, off);
+    }
+    for (const garbage of ['maybe', 'disabled', '2', 'truee']) {
+      assert.deepEqual(problems({ ...redis, COATCHECK_NEAR_CACHE: garbage }), [
+        `COATCHECK_NEAR_CACHE: must be true or false, got ${JSON.stringify(garbage)}`,
+      ]);
+    }
+    // Every store problem is reported at once, in table order.
+    const all = problems({
+      COATCHECK_SESSION_STORE: 'memcached://h',
+      COATCHECK_DATABASE_URL: 'sqlite:///tmp/x',
+      COATCHECK_NEAR_CACHE: 'sometimes',
+    });
+    assert.deepEqual(
+      all.map((p) => p.slice(0, p.indexOf(':'))),
+      ['COATCHECK_SESSION_STORE', 'COATCHECK_DATABASE_URL', 'COATCHECK_NEAR_CACHE'],
+    );
   });
 });
 
