@@ -215,6 +215,11 @@ export class ConnectionGuard {
     );
   }
 
+  /** Throws as `run` does once closed; touches nothing else (no up/down change). */
+  assertOpen(): void {
+    if (this.#closed) throw closedError();
+  }
+
   /** Closes the connection (waiting for calls in flight); later runs reject. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
