@@ -8,7 +8,7 @@ import { StoreUnavailableError } from '../../src/core/errors.ts';
 import { MemoryUserStore } from '../../src/stores/memory.ts';
 import { createRedisSessionStore } from '../../src/stores/redis.ts';
 import { RedisInvalidationFeed } from '../../src/stores/redis-feed.ts';
-import { startRedis } from '../support/redis.ts';
+import { startRedis, startRedisSentinel } from '../support/redis.ts';
 
 const server = await startRedis();
 const closers: (() => Promise<unknown>)[] = [];
@@ -34,12 +34,13 @@ const user = {
  * feed may reach Redis through `feedUrlB` (a slow link). Returns once both feeds are live and
  * know each other.
  */
-async function twoNodes(options: { feedUrlB?: string } = {}) {
+async function twoNodes(options: { url?: string; feedUrlB?: string } = {}) {
+  const url = options.url ?? server.url;
   const keyPrefix = `feed${++cases}:`;
   const users = new MemoryUserStore();
   await users.create(user);
   const node = async (feedUrl: string) => {
-    const store = await createRedisSessionStore(server.url, { keyPrefix });
+    const store = await createRedisSessionStore(url, { keyPrefix });
     const feed = new RedisInvalidationFeed(feedUrl, {
       keyPrefix,
       heartbeatMs: 50,
@@ -52,8 +53,8 @@ async function twoNodes(options: { feedUrlB?: string } = {}) {
     );
     return { engine, feed };
   };
-  const a = await node(server.url);
-  const b = await node(options.feedUrlB ?? server.url);
+  const a = await node(url);
+  const b = await node(options.feedUrlB ?? url);
   await until(
     () => a.engine.nearCache?.live === true && b.engine.nearCache?.live === true,
     'feeds live',
@@ -185,6 +186,17 @@ describe('near cache over Redis pub/sub', () => {
       server.resume();
     }
     await until(() => b.nearCache?.live === true, 'feed live again', 5000);
+  });
+
+  it('works through Sentinel: live, and a revocation is refused on the other node at once', async () => {
+    const sentinel = await startRedisSentinel('coatcheck-feed');
+    closers.push(() => sentinel.stop());
+    const { a, b } = await twoNodes({ url: sentinel.url });
+    const { token, session } = await a.create(user);
+    assert.ok((await b.validate(token)).ok);
+    assert.equal(b.nearCache?.size, 1);
+    await a.revoke(session.id);
+    assert.equal((await b.validate(token)).ok, false);
   });
 
   it('refuses to publish while Redis is unreachable', async () => {
