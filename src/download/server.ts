@@ -45,6 +45,8 @@ export type DownloadServerOptions = KeySource & {
   readonly replay?: ReplayGuard;
   /** @default Date.now */
   readonly now?: () => number;
+  /** Clock skew allowed on exp and iat, in seconds; a used jti is remembered that much longer. @default 5 */
+  readonly clockToleranceSeconds?: number;
   /** Receives one line per request. @default none */
   readonly log?: (entry: DownloadLogEntry) => void;
 };
@@ -105,7 +107,10 @@ export function createDownloadServer(options: DownloadServerOptions): DownloadSe
   const root = realRoot(options.root);
   const now = options.now ?? Date.now;
   const replay = options.replay ?? new MemoryReplayGuard({ now });
-  const verifier = createDownloadVerifier({ ...options, now });
+  // One tolerance for the verifier and the replay record: a token accepted late must still be
+  // remembered as used until the verifier would refuse it anyway.
+  const tolerance = options.clockToleranceSeconds ?? 5;
+  const verifier = createDownloadVerifier({ ...options, now, clockToleranceSeconds: tolerance });
   const hsts = new URL(options.audience).protocol === 'https:';
 
   const serveFile = async (request: Request, target: string): Promise<[Response, object]> => {
@@ -118,7 +123,7 @@ export function createDownloadServer(options: DownloadServerOptions): DownloadSe
     if (!verdict.ok) throw new Refusal(verdict.status, verdict.reason);
     const { claims } = verdict;
     if (claims.resource !== segments.join('/')) throw new Refusal(403, 'other_resource');
-    const expiresAt = (claims.exp + 5) * 1000; // the verifier's clock tolerance included
+    const expiresAt = (claims.exp + tolerance) * 1000;
     let first: boolean;
     try {
       first = await replay.claim({ issuer: claims.iss, jti: claims.jti, expiresAt });

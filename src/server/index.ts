@@ -13,7 +13,7 @@
  * and `public/`).
  */
 
-export type { DownloadPolicy } from '../tokens/resource.ts';
+export { type DownloadPolicy, ownFolderPolicy } from '../tokens/resource.ts';
 export { createApp } from './app.ts';
 export { ADMIN_ROLES, bootstrapAdmin, createUser, type UserServices } from './bootstrap.ts';
 export {

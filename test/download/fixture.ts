@@ -64,7 +64,7 @@ export interface DownloadFixture {
 
 /** Builds the tree, the keys and the server. The key set is local unless `jwksUrl` is given. */
 export async function startDownloadFixture(
-  options: { jwksUrl?: string; replay?: ReplayGuard } = {},
+  options: { jwksUrl?: string; replay?: ReplayGuard; clockToleranceSeconds?: number } = {},
 ): Promise<DownloadFixture> {
   const base = mkdtempSync(join(tmpdir(), 'coatcheck-dl-'));
   const root = join(base, 'root');
@@ -101,6 +101,9 @@ export async function startDownloadFixture(
     audience: AUDIENCE,
     ...source,
     ...(options.replay ? { replay: options.replay } : {}),
+    ...(options.clockToleranceSeconds === undefined
+      ? {}
+      : { clockToleranceSeconds: options.clockToleranceSeconds }),
     now: () => clock.now,
     log: (entry) => logs.push(entry),
   });

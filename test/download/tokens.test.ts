@@ -77,6 +77,21 @@ describe('download tokens at the download server', () => {
     }
   });
 
+  test('with a longer clock tolerance, a token used late is still remembered as used until it would be refused', async () => {
+    const tolerant = await startDownloadFixture({ clockToleranceSeconds: 30 });
+    try {
+      const grant = await tolerant.mint(RESOURCE);
+      tolerant.clock.now += 140_000; // 20 s past exp (120 s): inside the 30 s tolerance
+      assert.equal((await tolerant.get(pathOf(grant))).status, 200);
+      tolerant.clock.now += 8_000; // still inside it: the replay record must outlive exp + 5 s
+      const again = await tolerant.get(pathOf(grant));
+      assert.equal(again.status, 401, again.body.toString());
+      assert.equal(tolerant.logs.at(-1)?.reason, 'replayed');
+    } finally {
+      await tolerant.close();
+    }
+  });
+
   test('a token for another resource is refused (403) and stays usable for its own', async () => {
     const grant = await f.mint('users/u1/other.txt');
     await refused(grant.token, 403);
