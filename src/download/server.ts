@@ -2,7 +2,6 @@ import { realpathSync, statSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { serve } from '@hono/node-server';
 import { ConfigError } from '../core/errors.ts';
 import { attachmentDisposition, filesPathSegments, mediaType, openUnderRoot } from './files.ts';
 import { maskTokens } from './log-mask.ts';
@@ -198,8 +197,11 @@ export function createDownloadServer(options: DownloadServerOptions): DownloadSe
     await replay.close?.();
   };
 
-  const listen = (listenOptions: { port: number; host?: string }) =>
-    new Promise<ListeningDownloadServer>((resolve, reject) => {
+  const listen = async (listenOptions: { port: number; host?: string }) => {
+    // Loaded here, not at the top: `fetch` alone runs on any runtime (Bun, Deno, workers), and
+    // importing coatcheck/download then loads no HTTP framework.
+    const { serve } = await import('@hono/node-server');
+    return new Promise<ListeningDownloadServer>((resolve, reject) => {
       const host = listenOptions.host ?? '127.0.0.1';
       const server = serve({ fetch, port: listenOptions.port, hostname: host }) as Server;
       server.once('error', reject);
@@ -214,6 +216,7 @@ export function createDownloadServer(options: DownloadServerOptions): DownloadSe
         resolve({ url: `http://${shown}:${port}`, server, close: stop });
       });
     });
+  };
 
   return Object.freeze({ fetch, listen, close });
 }
