@@ -27,6 +27,7 @@ export {
   pingPostgres,
   schemaVersion,
 } from './postgres-db.ts';
+export { PostgresKeyStore } from './postgres-keys.ts';
 export { PostgresSessionStore, type PostgresSessionStoreOptions } from './postgres-sessions.ts';
 export { PostgresUserStore } from './postgres-users.ts';
 

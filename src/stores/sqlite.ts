@@ -16,6 +16,7 @@ export {
   openSqliteDatabase,
   schemaVersion,
 } from './sqlite-db.ts';
+export { SqliteKeyStore } from './sqlite-keys.ts';
 export { SqliteSessionStore, type SqliteStoreOptions } from './sqlite-sessions.ts';
 export { SqliteUserStore } from './sqlite-users.ts';
 

@@ -20,15 +20,21 @@ import {
 import {
   createDownloadServer,
   createDownloadVerifier,
+  createKeySeal,
   createRedisReplayGuard,
+  type DownloadGrant,
   type DownloadVerdict,
+  decodeKeysSecret,
+  issueDownloadToken,
   MemoryReplayGuard,
+  type PublishedJwk,
   type ReplayGuard,
+  SigningKeys,
 } from 'coatcheck/download';
 import { type Auth, coatcheck as forExpress } from 'coatcheck/express';
 import { coatcheckErrorHandler, coatcheck as fastifyPlugin } from 'coatcheck/fastify';
 import { type CoatcheckEnv, coatcheck as forHono } from 'coatcheck/hono';
-import { openPostgresStores, type PostgresStores } from 'coatcheck/postgres';
+import { openPostgresStores, PostgresKeyStore, type PostgresStores } from 'coatcheck/postgres';
 import {
   createRedisSessionStore,
   type RedisFeedOptions,
@@ -42,7 +48,7 @@ import {
   type ServerConfig,
   startServer,
 } from 'coatcheck/server';
-import { openSqliteStores, type SqliteStores } from 'coatcheck/sqlite';
+import { openSqliteStores, SqliteKeyStore, type SqliteStores } from 'coatcheck/sqlite';
 import { coatcheck as forWeb, type WebContext } from 'coatcheck/web';
 import express from 'express';
 import Fastify from 'fastify';
@@ -208,6 +214,30 @@ export async function downloads(root: string, replayUrl: string | undefined): Pr
   else verdict.status satisfies 401 | 503;
   // @ts-expect-error: a key source (jwksUrl or keys) is required
   createDownloadServer({ root, issuer: 'https://app.example', audience: url });
+}
+
+// Minting download tokens in an app built on the library. Type-checked only.
+export async function mint(
+  stores: SqliteStores,
+  pg: PostgresStores,
+  user: SessionUser,
+): Promise<DownloadGrant> {
+  const secret = decodeKeysSecret(process.env.KEYS_SECRET ?? '');
+  const keys = new SigningKeys({
+    store: new SqliteKeyStore(stores.db),
+    seal: createKeySeal(secret),
+  });
+  new SigningKeys({ store: new PostgresKeyStore(pg.sql), seal: createKeySeal(null) });
+  const published: PublishedJwk[] = (await keys.jwks()).keys;
+  published[0]?.kid satisfies string | undefined;
+  return issueDownloadToken(keys, {
+    issuer: 'https://app.example',
+    downloadUrl: new URL('https://files.example'),
+    user,
+    sessionId: 's1',
+    resource: 'users/u1/report.txt',
+    ttlSeconds: 60,
+  });
 }
 
 try {
