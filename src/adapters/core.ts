@@ -8,6 +8,7 @@ import {
   ForbiddenError,
   UnauthenticatedError,
 } from '../core/errors.ts';
+import { mediaTypeEssence } from '../core/media-type.ts';
 import { createOriginCheck, type HeaderReader, type OriginCheck } from '../core/origin.ts';
 import type { SessionRecord, SessionUser } from '../core/store.ts';
 
@@ -175,7 +176,7 @@ const SIMPLE_TYPES = new Set([
 export function needsFormToken(method: string, contentType: string | null | undefined): boolean {
   if (isSafeMethod(method)) return false;
   if (typeof contentType !== 'string' || contentType.trim() === '') return true;
-  const essence = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  const essence = mediaTypeEssence(contentType);
   return SIMPLE_TYPES.has(essence) || essence === '' || essence.includes(',');
 }
 

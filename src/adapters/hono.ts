@@ -134,7 +134,8 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
       const auth = resolution.auth;
       c.set('auth', auth);
       if (needsFormToken(method, headers.get('content-type'))) {
-        const body = await c.req.parseBody();
+        // A body Hono cannot parse (multipart without a boundary, say) carries no token: 403.
+        const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
         if (!formTokenMatches(auth, headers.get(config.csrfHeader) ?? body[config.csrfField])) {
           return problemResponse(new CsrfTokenError());
         }

@@ -1,4 +1,5 @@
 import { InvalidInputError, PayloadTooLargeError } from '../core/errors.ts';
+import { mediaTypeEssence } from '../core/media-type.ts';
 
 /**
  * Reading a form body from a Web Request with a size limit, so checking a form token never buffers
@@ -12,8 +13,7 @@ const FORM_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form
 
 /** True when the request declares a body `formData()` can parse. */
 export function isFormBody(contentType: string | null): boolean {
-  const essence = contentType?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
-  return FORM_TYPES.has(essence);
+  return FORM_TYPES.has(mediaTypeEssence(contentType));
 }
 
 /**

@@ -197,6 +197,16 @@ export function adapterContract(name: string, start: StartApp): void {
           403,
           'csrf_token_invalid',
         );
+        // A form body that cannot be parsed carries no token: refused (403, or the framework's own
+        // 400/415), never a 500 and never the handler.
+        for (const type of ['multipart/form-data', 'multipart/form-data; boundary=']) {
+          const res = await send('/action', {
+            cookie: token,
+            body: 'csrf_token=x',
+            headers: { 'content-type': type },
+          });
+          assert.ok(res.status >= 400 && res.status < 500, `${type}: ${res.status}`);
+        }
       });
     });
 

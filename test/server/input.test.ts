@@ -52,6 +52,30 @@ describe('media type (415): what a cross-site page can send without a preflight 
   });
 });
 
+describe('HTML form posts to pages: odd media types are refused or read, never a 500', () => {
+  test('a Content-Type with a trailing no-break space is not a form: 415', async () => {
+    // String#trim would strip U+00A0 and call it a form; undici's body parser does not (a 500).
+    const res = await raw(
+      '/login',
+      'application/x-www-form-urlencoded\u00a0',
+      'email=a&password=b',
+    );
+    assert.equal(res.status, 415);
+  });
+
+  test('a form with parameters a MIME parser may reject is still read as a form', async () => {
+    for (const type of [
+      'application/x-www-form-urlencoded; charset="',
+      'application/x-www-form-urlencoded;;;=',
+      'application/x-www-form-urlencoded; charset=utf-8; x',
+    ]) {
+      const res = await raw('/login', type, 'email=nobody%40example.test&password=wrong+password');
+      assert.ok(res.status < 500, `${type}: ${res.status}`);
+      assert.notEqual(res.status, 415, type);
+    }
+  });
+});
+
 describe('size (413)', () => {
   test('a body over the limit with Content-Length is refused before it is read', async () => {
     const res = await h.request('/auth/login', {

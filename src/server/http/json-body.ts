@@ -5,6 +5,7 @@ import {
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
 } from '../../core/errors.ts';
+import { mediaTypeEssence } from '../../core/media-type.ts';
 
 /**
  * Reading a JSON request body, refusing before parsing whatever is not one small JSON object:
@@ -42,8 +43,8 @@ export async function readJsonBody(
 /** `application/json`, optionally with `charset=utf-8` (RFC 8259 §8.1: JSON is UTF-8). */
 function isJson(header: string | undefined): boolean {
   if (header === undefined) return false;
-  const [type, ...params] = header.split(';');
-  if (type?.trim().toLowerCase() !== 'application/json') return false;
+  const [, ...params] = header.split(';');
+  if (mediaTypeEssence(header) !== 'application/json') return false;
   return params.every((param) => {
     const [name, value] = param.split('=').map((s) => s.trim().toLowerCase());
     return name !== 'charset' || value === 'utf-8' || value === '"utf-8"';

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { mediaTypeEssence } from '../../core/media-type.ts';
 import type { AppEnv } from '../context.ts';
 
 /**
@@ -30,8 +31,8 @@ const FORM_TYPE = 'application/x-www-form-urlencoded';
  * on client input; file parts cannot occur, and a non-string value is dropped.
  */
 export async function readForm(c: Context<AppEnv>, limitBytes: number): Promise<FormRead> {
-  const type = (c.req.header('content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase();
-  if (type !== FORM_TYPE) return { ok: false, reason: 'unsupported_media_type' };
+  if (mediaTypeEssence(c.req.header('content-type')) !== FORM_TYPE)
+    return { ok: false, reason: 'unsupported_media_type' };
   let tooLarge = false;
   const limit = bodyLimit({
     maxSize: limitBytes,
@@ -42,11 +43,10 @@ export async function readForm(c: Context<AppEnv>, limitBytes: number): Promise<
   });
   let fields: FormFields = {};
   await limit(c, async () => {
-    const body = await c.req.parseBody();
+    // Parsed here rather than by c.req.parseBody(): undici re-parses the Content-Type and throws
+    // on parameters it dislikes (a 500); a urlencoded body itself can never fail to parse.
     const strings: Record<string, string> = Object.create(null);
-    for (const [name, value] of Object.entries(body)) {
-      if (typeof value === 'string') strings[name] = value;
-    }
+    for (const [name, value] of new URLSearchParams(await c.req.text())) strings[name] = value;
     fields = strings;
   });
   return tooLarge ? { ok: false, reason: 'too_large' } : { ok: true, fields };
