@@ -63,6 +63,29 @@ export async function setRoles(
   return toPublicUser(updated);
 }
 
+/**
+ * Checks a combined change (roles and/or lock) before any of it is written: bad roles, a lock
+ * flag that is not a boolean, or an admin locking themselves throw InvalidInputError here, so a
+ * request changing both never applies one half and then refuses the other.
+ */
+export function checkUserChange(
+  actor: Actor,
+  targetUserId: unknown,
+  change: {
+    roles?: unknown;
+    locked?: unknown;
+  },
+): void {
+  if (change.roles !== undefined) parseRoles(change.roles);
+  if (change.locked === undefined) return;
+  if (typeof change.locked !== 'boolean') {
+    throw new InvalidInputError([{ field: 'locked', message: 'must be a boolean' }]);
+  }
+  if (change.locked && targetUserId === actor.user.id) {
+    throw new InvalidInputError([{ field: 'locked', message: 'you cannot lock your own account' }]);
+  }
+}
+
 /** Locks (and ends every session of) or unlocks the target. An admin cannot lock themselves. */
 export async function setLocked(
   ctx: AccountsContext,

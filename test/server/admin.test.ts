@@ -187,6 +187,27 @@ describe('changing', () => {
     assert.equal(await status(target.token), 200);
   });
 
+  test('a PATCH whose lock half is refused changes no roles either (found by the fuzz test)', async () => {
+    admin = await freshAdmin();
+    const target = await h.createUser();
+    const patch = (id: string, json: unknown) =>
+      h.request(`/admin/users/${id}`, { method: 'PATCH', cookie: admin.token, json });
+    const roles = async (id: string) => (await h.services.users.findById(id))?.roles;
+    const before = await roles(target.id);
+    const bad = { roles: ['user', 'auditor'], locked: 'yes' };
+    await assertProblem(await patch(target.id, bad), 400, 'invalid_input');
+    assert.deepEqual(await roles(target.id), before);
+    assert.equal(await status(target.token), 200, 'no role gained, so no sessions ended');
+    // An admin demoting and locking themselves in one request: refused whole.
+    await assertProblem(
+      await patch(admin.id, { roles: ['user'], locked: true }),
+      400,
+      'invalid_input',
+    );
+    assert.deepEqual(await roles(admin.id), ['user', 'admin']);
+    assert.equal(await status(admin.token), 200);
+  });
+
   test('DELETE /admin/users/:id/sessions ends every session of the target: {revoked: n}', async () => {
     admin = await freshAdmin();
     const target = await h.createUser();

@@ -930,14 +930,19 @@ describe('fuzzing every route with bad input', () => {
     const exchange = async (spec: RequestSpec): Promise<number> => {
       const built = build(spec, state);
       const { request, signedInAs } = built;
-      const routedPath = getPath(request);
       requests++;
-      const route = routeOf(request.method, routedPath);
+      const route = routeOf(request.method, getPath(request));
       const logStart = h.logs.length;
       const rowsBefore = await users();
 
-      const res = await app.fetch(request, spec.peer === null ? {} : { peer: spec.peer });
-      const text = await res.text();
+      let res: Response;
+      let text: string;
+      try {
+        res = await app.fetch(request, spec.peer === null ? {} : { peer: spec.peer });
+        text = await res.text();
+      } catch (error) {
+        assert.fail(`the app threw: ${(error as Error).stack}\n  request: ${built.summary}`);
+      }
       const status = res.status;
       const errors = h.logs
         .slice(logStart)

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { type Actor, ADMIN_ROLE } from '../../accounts/admin.ts';
+import { type Actor, ADMIN_ROLE, checkUserChange } from '../../accounts/admin.ts';
 import { toPublicUser } from '../../accounts/public-user.ts';
 import {
   ForbiddenError,
@@ -64,6 +64,8 @@ export function adminRoutes(services: Services): Hono<AppEnv> {
     }
     const id = c.req.param('id');
     const client = clientInfo(c);
+    // Both halves checked before either is written: never roles changed, then a 400 for the lock.
+    checkUserChange(actor, id, body);
     let user = null;
     if (body.roles !== undefined) user = await accounts.setRoles(actor, id, body.roles, client);
     if (body.locked !== undefined) user = await accounts.setLocked(actor, id, body.locked, client);
