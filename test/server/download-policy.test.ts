@@ -1,27 +1,18 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { serve } from '@hono/node-server';
 import { decodeJwt } from 'jose';
 import { createDownloadServer, type ListeningDownloadServer } from '../../src/download/index.ts';
-import {
-  createApp,
-  createServices,
-  type DownloadPolicy,
-  type Services,
-  testConfig,
-} from '../../src/server/index.ts';
-import { assertProblem, PW } from './harness.ts';
+import type { DownloadPolicy } from '../../src/server/index.ts';
+import { assertProblem, type Harness, startServer } from './harness.ts';
 
-// `createServices(config, { downloadPolicy })`, through the `coatcheck/server` entry point, decides
-// what the real minting routes (POST /auth/download-tokens, the account page's download form)
-// grant. The custom policy below grants `reports/…` to the finance role, which the default policy
-// refuses (neither the user's folder nor public/), and refuses `public/…`, which the default
-// grants. Each case also runs against an app on the default policy: the control.
+// `createServices(config, { downloadPolicy })` (the harness passes it through) decides what the
+// real minting routes (POST /auth/download-tokens, the account page's download form) grant. The
+// custom policy below grants `reports/…` to the finance role, which the default policy refuses
+// (neither the user's folder nor public/), and refuses `public/…`, which the default grants. Each
+// case also runs against an app on the default policy: the control.
 
 const DOWNLOAD_ORIGIN = 'https://files.example.test';
 const REPORT = 'reports/q3.txt';
@@ -34,87 +25,45 @@ const financePolicy: DownloadPolicy = async ({ user, resource }) => {
   return resource.startsWith(`users/${user.id}/`);
 };
 
-/** The real app on its own SQLite directory, listening on an ephemeral port. */
-interface App {
-  readonly base: string;
-  readonly services: Services;
-  /** A signed-up user (roles as given) and their session token. */
-  user(roles: string[]): Promise<{ id: string; token: string }>;
-  /** POST /auth/download-tokens as `token`. */
-  mint(token: string, resource: string): Promise<Response>;
-  /** The account page's download form, with this session's synchronizer token. */
-  form(token: string, resource: string): Promise<Response>;
-  /** GET with the session cookie. */
-  get(token: string, path: string): Promise<Response>;
-  close(): Promise<void>;
+/** The real app serving downloads from `root`, on `downloadPolicy` (default: the built-in one). */
+function startApp(root: string, downloadPolicy?: DownloadPolicy): Promise<Harness> {
+  const download = {
+    url: new URL(DOWNLOAD_ORIGIN),
+    root,
+    tokenTtlSeconds: 120,
+    port: 0,
+    jwksUrl: null,
+    replayStore: null,
+  };
+  return startServer({ download }, downloadPolicy ? { downloadPolicy } : {});
 }
 
-let signups = 0;
+/** A signed-in user holding `roles`: their session token. */
+const user = async (h: Harness, roles: string[]) => (await h.createUser({ roles })).token;
 
-async function startApp(root: string, downloadPolicy?: DownloadPolicy): Promise<App> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'coatcheck-policy-'));
-  const config = testConfig({
-    dataDir,
-    download: {
-      url: new URL(DOWNLOAD_ORIGIN),
-      root,
-      tokenTtlSeconds: 120,
-      port: 0,
-      jwksUrl: null,
-      replayStore: null,
+/** POST /auth/download-tokens as `token`. */
+const mint = (h: Harness, token: string, resource: string) =>
+  h.request('/auth/download-tokens', { cookie: token, json: { resource } });
+
+/** The account page's download form, with this session's synchronizer token. */
+async function form(h: Harness, token: string, resource: string): Promise<Response> {
+  const session = (await (await h.request('/auth/session', { cookie: token })).json()) as {
+    csrfToken: string;
+  };
+  return h.request('/account/files/download', {
+    cookie: token,
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'sec-fetch-site': 'same-origin',
     },
+    body: new URLSearchParams({ csrf_token: session.csrfToken, resource }).toString(),
   });
-  const services = createServices(config, downloadPolicy ? { downloadPolicy } : {});
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: createApp(services).fetch, port: 0, hostname: '127.0.0.1' }, () =>
-      resolve(s as Server),
-    );
-  });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const cookie = (token: string) => `${config.cookie.name}=${token}`;
-
-  const user = async (roles: string[]) => {
-    signups++;
-    const email = `policy${signups}-${process.pid}@example.test`;
-    const client = { ip: `192.0.2.${signups % 250}`, userAgent: 'policy-test' };
-    const { user, issued } = await services.accounts.signup({ email, password: PW }, client);
-    await services.users.update(user.id, { roles });
-    return { id: user.id, token: issued.token };
-  };
-  const mint = (token: string, resource: string) =>
-    fetch(`${base}/auth/download-tokens`, {
-      method: 'POST',
-      headers: { cookie: cookie(token), 'content-type': 'application/json' },
-      body: JSON.stringify({ resource }),
-    });
-  const get = (token: string, path: string) =>
-    fetch(base + path, { headers: { cookie: cookie(token) }, redirect: 'manual' });
-  const form = async (token: string, resource: string) => {
-    const session = (await (await get(token, '/auth/session')).json()) as { csrfToken: string };
-    return fetch(`${base}/account/files/download`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: {
-        cookie: cookie(token),
-        'content-type': 'application/x-www-form-urlencoded',
-        'sec-fetch-site': 'same-origin',
-      },
-      body: new URLSearchParams({ csrf_token: session.csrfToken, resource }).toString(),
-    });
-  };
-  const close = async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await services.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  return { base, services, user, mint, form, get, close };
 }
 
 describe('a custom download policy (createServices options)', () => {
   let root: string;
-  let custom: App;
-  let standard: App;
+  let custom: Harness;
+  let standard: Harness;
   let files: ListeningDownloadServer;
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'coatcheck-root-'));
@@ -140,7 +89,7 @@ describe('a custom download policy (createServices options)', () => {
   });
 
   test('grants reports/… to finance, which the default policy refuses (JSON route)', async () => {
-    const res = await custom.mint((await custom.user(['user', 'finance'])).token, REPORT);
+    const res = await mint(custom, await user(custom, ['user', 'finance']), REPORT);
     assert.equal(res.status, 201);
     const { url, token } = (await res.json()) as { url: string; token: string };
     assert.equal(decodeJwt(token).resource, REPORT);
@@ -150,47 +99,50 @@ describe('a custom download policy (createServices options)', () => {
     assert.equal(download.status, 200);
     assert.equal(await download.text(), 'third quarter');
 
-    const control = await standard.mint((await standard.user(['user', 'finance'])).token, REPORT);
+    const control = await mint(standard, await user(standard, ['user', 'finance']), REPORT);
     await assertProblem(control, 403, 'forbidden');
   });
 
   test('refuses public/…, which the default policy grants (JSON route)', async () => {
-    const refused = await custom.mint((await custom.user(['user', 'finance'])).token, HANDBOOK);
+    const refused = await mint(custom, await user(custom, ['user', 'finance']), HANDBOOK);
     await assertProblem(refused, 403, 'forbidden');
 
-    const control = await standard.mint((await standard.user(['user'])).token, HANDBOOK);
+    const control = await mint(standard, await user(standard, ['user']), HANDBOOK);
     assert.equal(control.status, 201);
   });
 
   test('the policy is given the signed-in user: without the finance role, reports/… is refused', async () => {
-    const res = await custom.mint((await custom.user(['user'])).token, REPORT);
+    const res = await mint(custom, await user(custom, ['user']), REPORT);
     await assertProblem(res, 403, 'forbidden');
   });
 
   test('the account page form follows the same policy: 303 to the link, or a 403 page', async () => {
-    const finance = (await custom.user(['user', 'finance'])).token;
-    const granted = await custom.form(finance, REPORT);
+    const finance = await user(custom, ['user', 'finance']);
+    const granted = await form(custom, finance, REPORT);
     assert.equal(granted.status, 303);
     const location = new URL(granted.headers.get('location') ?? '');
     assert.equal(location.origin, DOWNLOAD_ORIGIN);
     assert.equal(location.pathname, `/files/${REPORT}`);
-    const refused = await custom.form(finance, HANDBOOK);
+    const refused = await form(custom, finance, HANDBOOK);
     assert.equal(refused.status, 403);
     assert.equal(refused.headers.get('location'), null);
     assert.match(await refused.text(), /You may not download this file/);
 
-    const control = (await standard.user(['user', 'finance'])).token;
-    assert.equal((await standard.form(control, REPORT)).status, 403);
-    assert.equal((await standard.form(control, HANDBOOK)).status, 303);
+    const control = await user(standard, ['user', 'finance']);
+    assert.equal((await form(standard, control, REPORT)).status, 403);
+    assert.equal((await form(standard, control, HANDBOOK)).status, 303);
   });
 
   test('the account page lists no public file the policy refuses', async () => {
-    const finance = (await custom.user(['user', 'finance'])).token;
-    const page = await (await custom.get(finance, '/account')).text();
+    const finance = await user(custom, ['user', 'finance']);
+    const page = await (await custom.request('/account', { cookie: finance })).text();
     assert.match(page, /id="files-heading">Files</);
     assert.equal(page.includes('handbook.txt'), false);
 
-    const control = (await standard.user(['user'])).token;
-    assert.match(await (await standard.get(control, '/account')).text(), /handbook\.txt/);
+    const control = await user(standard, ['user']);
+    assert.match(
+      await (await standard.request('/account', { cookie: control })).text(),
+      /handbook\.txt/,
+    );
   });
 });

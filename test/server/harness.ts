@@ -11,6 +11,7 @@ import { type ServerConfig, testConfig } from '../../src/server/config.ts';
 import type { AppEnv } from '../../src/server/context.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createServices, type Services } from '../../src/server/services.ts';
+import type { DownloadPolicy } from '../../src/tokens/resource.ts';
 
 /**
  * The real app on real SQLite in a temp dir, listening on an ephemeral port of 127.0.0.1, spoken
@@ -61,14 +62,18 @@ let userCount = 0;
 /** Starts a server with `testConfig({ dataDir: <temp>, ...overrides })`. */
 export async function startServer(
   overrides: Partial<ServerConfig> = {},
-  options: { extend?: (app: Hono<AppEnv>) => void } = {},
+  options: { extend?: (app: Hono<AppEnv>) => void; downloadPolicy?: DownloadPolicy } = {},
 ): Promise<Harness> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coatcheck-server-'));
   const config = testConfig({ dataDir, ...overrides });
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', destination: { write: (s) => logs.push(s) } });
   const clock = { now: Date.now() };
-  const services = createServices(config, { logger, now: () => clock.now });
+  const services = createServices(config, {
+    logger,
+    now: () => clock.now,
+    ...(options.downloadPolicy ? { downloadPolicy: options.downloadPolicy } : {}),
+  });
   const app = createApp(services);
   options.extend?.(app);
   const server = await new Promise<Server>((resolve) => {
