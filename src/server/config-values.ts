@@ -4,6 +4,7 @@ import { checkPasswordPolicy } from '../accounts/password-policy.ts';
 import { sessionCookieName } from '../core/cookie.ts';
 import { ConfigError, InvalidInputError, WeakPasswordError } from '../core/errors.ts';
 import { createOriginCheck } from '../core/origin.ts';
+import { decodable, redisUrlProblem } from '../stores/redis-url.ts';
 import { decodeKeysSecret, MIN_SECRET_BYTES } from '../tokens/key-seal.ts';
 import { createProxyTrust } from './http/proxy-trust.ts';
 
@@ -279,22 +280,13 @@ export function parseMetricsToken(raw: unknown): string {
   return text;
 }
 
-/** The Redis URL forms, named in every refusal of one. */
-const REDIS_FORMS =
-  'must be a redis://, rediss://, redis+sentinel://host:port,…/<master> or ' +
-  'redis+cluster://host:port,… URL';
 /** Said after every refusal of a URL: the reason never quotes it. */
 const NOT_SHOWN = '(value not shown: it may hold a password)';
-/** As stores/redis-connect.ts reads `scheme://[user:pass@]host[:port],…[/path]`: to the first @. */
-const MULTI_HOST = /^[a-z+]+:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?$/;
-const HOST_PORT = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i;
-const ENCODING_HINT =
-  'the user name, password and master name must be percent-encoded (e.g. @ as %40, % as %25)';
 
 /**
  * A Redis URL for the session store: `redis[s]://…`, `redis[s]+sentinel://h:p,…/<master>` or
- * `redis[s]+cluster://h:p,…`. Never echoed (it may carry a password). Checked here as the store
- * will read it (stores/redis-connect.ts and node-redis), so that a URL the store cannot use is
+ * `redis[s]+cluster://h:p,…`. Never echoed (it may carry a password). Checked here by the code the
+ * stores read it with (stores/redis-url.ts), so that a URL the store cannot use is
  * refused with the other settings rather than at connect time, without loading a Redis driver.
  */
 export function parseSessionStoreUrl(raw: unknown): string {
@@ -302,51 +294,6 @@ export function parseSessionStoreUrl(raw: unknown): string {
   const problem = redisUrlProblem(text);
   if (problem === null) return text;
   throw new BadValue(`${problem} ${NOT_SHOWN}`);
-}
-
-/** Why the store could not use this Redis URL, or null. Never quotes any part of it. */
-function redisUrlProblem(text: string): string | null {
-  const scheme = /^rediss?(?:\+(sentinel|cluster))?:\/\//.exec(text);
-  if (scheme === null || /[\s\p{Cc}]/u.test(text)) return REDIS_FORMS;
-  const kind = scheme[1];
-  if (kind === undefined) {
-    // One server: node-redis reads it with WHATWG URL (user info ends at the LAST @).
-    const url = URL.parse(text);
-    if (url === null) return `${REDIS_FORMS}: this one is not a valid URL`;
-    if (url.hostname === '') return 'must name a host: redis://[user:password@]host[:port][/db]';
-    if (!/^\/?\d*$/.test(url.pathname)) {
-      return 'may only have a database number as its path, e.g. redis://host:6379/0';
-    }
-    return decodable(url.username, url.password) ? null : ENCODING_HINT;
-  }
-  const match = MULTI_HOST.exec(text);
-  if (match === null) return `${REDIS_FORMS}: this one has a query or #fragment, or no host`;
-  const [, auth = '', hosts = '', path = ''] = match;
-  // The store splits user info at the FIRST @: a raw @ in the password would become a host name
-  // (and the rest of the password part of a connection error message).
-  if (hosts.includes('@')) return ENCODING_HINT;
-  for (const entry of hosts.split(',')) {
-    const hostPort = HOST_PORT.exec(entry.trim());
-    const port = Number(hostPort?.[2] ?? 1);
-    if (hostPort === null || port < 1 || port > 65_535) {
-      const nodes = kind === 'sentinel' ? 'Sentinels' : 'Cluster nodes';
-      return `must list its ${nodes} as host:port pairs separated by commas`;
-    }
-  }
-  if (kind === 'sentinel' && path === '') {
-    return 'must end with the name of the master the Sentinels monitor: …/<master>';
-  }
-  return decodable(auth, path) ? null : ENCODING_HINT;
-}
-
-/** True when every part is valid percent-encoding (the stores decode them: decodeURIComponent). */
-function decodable(...parts: string[]): boolean {
-  try {
-    for (const part of parts) decodeURIComponent(part);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A PostgreSQL URL (`postgres://` or `postgresql://`). Never echoed (it may carry a password). */

@@ -1,29 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { createClient, createCluster, createSentinel } from 'redis';
-import { ConfigError, StoreUnavailableError } from '../core/errors.ts';
+import { StoreUnavailableError } from '../core/errors.ts';
 import type { ScriptRunner } from './redis-scripts.ts';
+import type { RedisTarget } from './redis-url.ts';
 
-/**
- * Connection URLs of the Redis session store and the node-redis connection each one builds:
- * - `redis://` / `rediss://[user:pass@]host:port[/db]`: one server (createClient);
- * - `redis+sentinel://` / `rediss+sentinel://[user:pass@]host:port,host:port/<master name>`:
- *   the master that the Sentinels name (createSentinel; credentials are the data nodes');
- * - `redis+cluster://` / `rediss+cluster://[user:pass@]host:port,host:port`: a Cluster discovered
- *   from these root nodes (createCluster).
- */
+export { parseRedisUrl, type RedisTarget } from './redis-url.ts';
 
-/** A parsed store URL. */
-export type RedisTarget =
-  | { readonly kind: 'standalone'; readonly url: string }
-  | {
-      readonly kind: 'sentinel' | 'cluster';
-      readonly tls: boolean;
-      readonly hosts: readonly { readonly host: string; readonly port: number }[];
-      readonly username?: string;
-      readonly password?: string;
-      /** Sentinel only: the monitored master's name. */
-      readonly name: string;
-    };
+/** The node-redis connection each store URL (./redis-url.ts) builds, and its guard. */
 
 /** Connection behaviour shared by every topology. */
 export interface RedisConnectOptions {
@@ -37,41 +20,6 @@ export interface RedisConnectOptions {
    * @default false
    */
   readonly minimizeConnections?: boolean;
-}
-
-const MULTI = /^(rediss?)\+(sentinel|cluster):\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*))?$/;
-
-/** Parses a store URL; a ConfigError says what is wrong (never echoing a password). */
-export function parseRedisUrl(url: string): RedisTarget {
-  if (/^rediss?:\/\//.test(url)) return { kind: 'standalone', url };
-  const match = MULTI.exec(url);
-  if (match === null) {
-    throw new ConfigError(
-      'The Redis URL must start with redis://, rediss://, redis+sentinel:// or redis+cluster://.',
-    );
-  }
-  const [, scheme, kind, auth, hostList = '', path = ''] = match;
-  const hosts = hostList.split(',').map((entry) => {
-    const hostPort = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(entry.trim());
-    if (hostPort === null) throw new ConfigError(`Bad host "${entry}" in the Redis URL.`);
-    const host = (hostPort[1] ?? '').replace(/^\[|\]$/g, '');
-    return { host, port: Number(hostPort[2] ?? (kind === 'sentinel' ? 26379 : 6379)) };
-  });
-  const name = decodeURIComponent(path);
-  if (kind === 'sentinel' && name === '') {
-    throw new ConfigError('A redis+sentinel:// URL must end with /<master name>.');
-  }
-  const colon = (auth ?? '').indexOf(':');
-  const user = colon < 0 ? (auth ?? '') : (auth ?? '').slice(0, colon);
-  const pass = colon < 0 ? undefined : (auth ?? '').slice(colon + 1);
-  return {
-    kind: kind as 'sentinel' | 'cluster',
-    tls: scheme === 'rediss',
-    hosts,
-    name,
-    ...(user !== '' && { username: decodeURIComponent(user) }),
-    ...(pass !== undefined && { password: decodeURIComponent(pass) }),
-  };
 }
 
 /** A node-redis client, Cluster or Sentinel connection for `target`, not yet connected. */
