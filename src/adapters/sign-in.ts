@@ -2,7 +2,7 @@ import type { PublicUser } from '../accounts/public-user.ts';
 import { serializeCookie } from '../core/cookie.ts';
 import type { ClientInfo, IssuedSession } from '../core/engine.ts';
 import { ConfigError, UnauthenticatedError } from '../core/errors.ts';
-import type { SessionUser } from '../core/store.ts';
+import { type SessionUser, toSessionUser } from '../core/store.ts';
 import type { AdapterConfig, Auth } from './core.ts';
 
 /**
@@ -48,7 +48,8 @@ export async function signInWithPassword(
   const signedIn = await config.accounts.login(input, client, {
     currentSessionId: current?.session.id ?? null,
   });
-  const auth = { user: signedIn.user, session: signedIn.issued.session };
+  // The same shape `auth.user` has on every later request: the SessionUser fields, frozen.
+  const auth = { user: toSessionUser(signedIn.user), session: signedIn.issued.session };
   return { auth, user: signedIn.user, setCookie: sessionCookie(config, signedIn.issued) };
 }
 
@@ -64,7 +65,10 @@ export async function startSession(
 ): Promise<SignInResult> {
   if (current) await config.engine.revoke(current.session.id);
   const issued = await config.engine.create(user, client);
-  return { auth: { user, session: issued.session }, setCookie: sessionCookie(config, issued) };
+  return {
+    auth: { user: toSessionUser(user), session: issued.session },
+    setCookie: sessionCookie(config, issued),
+  };
 }
 
 /** Ends the current session server-side (audited when `accounts` is set). Returns the clearing cookie. */

@@ -15,7 +15,14 @@ import {
   resolvePolicy,
   storeExpiry,
 } from './policy.ts';
-import type { AuditLog, SessionRecord, SessionStore, SessionUser, UserLookup } from './store.ts';
+import {
+  type AuditLog,
+  type SessionRecord,
+  type SessionStore,
+  type SessionUser,
+  toSessionUser,
+  type UserLookup,
+} from './store.ts';
 import { generateToken, parseToken, type RandomBytes, secretMatches } from './token.ts';
 
 /** Why a token was refused. For logs and metrics; HTTP callers answer 401 for all of them. */
@@ -30,7 +37,10 @@ export type InvalidReason =
   | 'user_locked'
   | 'throttled';
 
-/** Outcome of `validate`: never throws for attacker input, only for store failures. */
+/**
+ * Outcome of `validate`: never throws for attacker input, only for store failures. `user` holds
+ * exactly the SessionUser fields (never a password hash), frozen.
+ */
 export type ValidateResult =
   | { readonly ok: true; readonly session: SessionRecord; readonly user: SessionUser }
   | { readonly ok: false; readonly reason: InvalidReason; readonly retryAfterSeconds?: number };
@@ -218,8 +228,8 @@ export class SessionEngine {
       return { ok: false, reason: 'user_missing' };
     }
     if (user.locked) return { ok: false, reason: 'user_locked' };
-    const result = await this.#checkTimes(session, user, now);
-    if (result.ok) cache?.fill(epoch, result.session, user, now);
+    const result = await this.#checkTimes(session, toSessionUser(user), now);
+    if (result.ok) cache?.fill(epoch, result.session, result.user, now);
     return result;
   }
 

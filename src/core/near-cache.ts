@@ -109,7 +109,8 @@ export class NearCache {
       const oldest = this.#entries.entries().next().value;
       if (oldest) this.#remove(oldest[0], oldest[1].user.id);
     }
-    this.#entries.set(session.id, { session, user, cachedAt: now });
+    // Frozen because every hit hands the same objects to another request's code.
+    this.#entries.set(session.id, { session: Object.freeze(session), user, cachedAt: now });
     const ids = this.#byUser.get(user.id);
     if (ids) ids.add(session.id);
     else this.#byUser.set(user.id, new Set([session.id]));
@@ -118,7 +119,7 @@ export class NearCache {
   /** Replaces a cached session's record after a renewal write (same id, same user). */
   update(session: SessionRecord): void {
     const entry = this.#entries.get(session.id);
-    if (entry) this.#entries.set(session.id, { ...entry, session });
+    if (entry) this.#entries.set(session.id, { ...entry, session: Object.freeze(session) });
   }
 
   /** Drops the named sessions and every session of the named users; synchronous. */

@@ -82,13 +82,28 @@ export interface SessionStore {
   onInvalidate?(listener: InvalidationListener): () => void;
 }
 
-/** The user fields the engine needs on every validate: read fresh, never cached. */
+/** The user fields the engine needs on every validate, and all it returns of a user. */
 export interface SessionUser {
   readonly id: string;
   readonly email: string;
   readonly name: string | null;
   readonly roles: readonly string[];
   readonly locked: boolean;
+}
+
+/**
+ * Exactly the SessionUser fields of a user record, copied and frozen (roles too): what the engine
+ * hands to callers, so a password hash never rides along into app code or a JSON response, and no
+ * caller can change a user that a near cache shares between requests.
+ */
+export function toSessionUser(user: SessionUser): SessionUser {
+  return Object.freeze({
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    roles: Object.freeze([...user.roles]),
+    locked: user.locked,
+  });
 }
 
 /** Reads users by id. Implemented by every user store. */

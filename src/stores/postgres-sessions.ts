@@ -2,7 +2,7 @@ import type { Row, Sql } from 'postgres';
 import type { SessionRecord, SessionStore, SessionTouch, SessionUser } from '../core/store.ts';
 import { attempt, failure } from './postgres-breaker.ts';
 import { defaultQueryTimeoutMs, type PostgresQueryOptions, pingPostgres } from './postgres-db.ts';
-import { type PostgresUserStore, toUser, USER_COLUMNS } from './postgres-users.ts';
+import { type PostgresUserStore, readSessionUser, SESSION_USER_COLUMNS } from './postgres-users.ts';
 
 /** Options of the PostgreSQL session store. */
 export interface PostgresSessionStoreOptions extends PostgresQueryOptions {
@@ -86,7 +86,7 @@ export class PostgresSessionStore implements SessionStore {
         WHERE s.id = ${id} AND s.expires_at > ${now}`,
     );
     if (row === undefined) return null;
-    return { session: toRecord(row), user: row.u_id === null ? null : toUser(row, 'u_') };
+    return { session: toRecord(row), user: row.u_id === null ? null : readSessionUser(row, 'u_') };
   }
 
   /** Renews a live session; no-op for unknown, expired or rotated-out ids. */
@@ -212,7 +212,7 @@ export class PostgresSessionStore implements SessionStore {
 /** Session columns, then user columns aliased `u_<column>`, for the `getWithUser` JOIN. */
 const JOINED = [
   ...COLUMNS.map((c) => `s.${c}`),
-  ...USER_COLUMNS.map((c) => `u.${c} AS u_${c}`),
+  ...SESSION_USER_COLUMNS.map((c) => `u.${c} AS u_${c}`),
 ].join(', ');
 
 function toRow(r: SessionRecord) {

@@ -1,5 +1,6 @@
 import type { Row, Sql } from 'postgres';
 import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
+import type { SessionUser } from '../core/store.ts';
 import { attempt } from './postgres-breaker.ts';
 import { defaultQueryTimeoutMs, type PostgresQueryOptions } from './postgres-db.ts';
 
@@ -14,6 +15,8 @@ export const USER_COLUMNS = [
   'password_changed_at',
   'created_at',
 ] as const;
+/** The SessionUser columns, leading USER_COLUMNS: all a validate reads. */
+export const SESSION_USER_COLUMNS = USER_COLUMNS.slice(0, 5);
 
 /**
  * Users in the `users` table of a database migrated by migratePostgres. Email is unique (the
@@ -124,13 +127,20 @@ export class PostgresUserStore implements UserStore {
 /** Decodes a row of USER_COLUMNS, each name preceded by `prefix` (a JOIN uses `u_`). */
 export function toUser(row: Row, prefix = ''): UserRecord {
   return {
+    ...readSessionUser(row, prefix),
+    passwordHash: row[`${prefix}password_hash`] as string,
+    passwordChangedAt: Number(row[`${prefix}password_changed_at`]),
+    createdAt: Number(row[`${prefix}created_at`]),
+  };
+}
+
+/** Decodes SESSION_USER_COLUMNS, each under `prefix`. */
+export function readSessionUser(row: Row, prefix = ''): SessionUser {
+  return {
     id: row[`${prefix}id`] as string,
     email: row[`${prefix}email`] as string,
     name: row[`${prefix}name`] as string | null,
     roles: row[`${prefix}roles`] as string[],
     locked: row[`${prefix}locked`] as boolean,
-    passwordHash: row[`${prefix}password_hash`] as string,
-    passwordChangedAt: Number(row[`${prefix}password_changed_at`]),
-    createdAt: Number(row[`${prefix}created_at`]),
   };
 }

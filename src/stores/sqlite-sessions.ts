@@ -1,7 +1,7 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { SessionRecord, SessionStore, SessionTouch, SessionUser } from '../core/store.ts';
 import { failure, rollback } from './sqlite-db.ts';
-import { type SqliteUserStore, toUser, USER_COLUMNS } from './sqlite-users.ts';
+import { readSessionUser, SESSION_USER_COLUMNS, type SqliteUserStore } from './sqlite-users.ts';
 
 /** Options of the SQLite stores. */
 export interface SqliteStoreOptions {
@@ -25,7 +25,7 @@ const SESSION_COLUMNS = COLUMNS.split(',').map((c) => c.trim());
 /** Session columns (prefixed `s.`) then user columns (`u.`), for the `getWithUser` JOIN. */
 const JOINED = [
   ...SESSION_COLUMNS.map((c) => (c === 'secret_hash' ? 'hex(s.secret_hash)' : `s.${c}`)),
-  ...USER_COLUMNS.split(',').map((c) => `u.${c.trim()}`),
+  ...SESSION_USER_COLUMNS.split(',').map((c) => `u.${c.trim()}`),
 ].join(', ');
 
 type Row = SQLOutputValue[];
@@ -126,7 +126,8 @@ export class SqliteSessionStore implements SessionStore {
       throw failure('getWithUser', error);
     }
     if (row === undefined) return null;
-    const user = row[SESSION_COLUMNS.length] === null ? null : toUser(row, SESSION_COLUMNS.length);
+    const user =
+      row[SESSION_COLUMNS.length] === null ? null : readSessionUser(row, SESSION_COLUMNS.length);
     return { session: toRecord(row), user };
   }
 

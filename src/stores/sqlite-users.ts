@@ -1,10 +1,13 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
+import type { SessionUser } from '../core/store.ts';
 import { failure } from './sqlite-db.ts';
 
 /** The users columns in the order `toUser` decodes them. */
 export const USER_COLUMNS =
   'id, email, name, roles, locked, password_hash, password_changed_at, created_at';
+/** The SessionUser columns, leading USER_COLUMNS in the same order: all a validate reads. */
+export const SESSION_USER_COLUMNS = 'id, email, name, roles, locked';
 const COLUMNS = USER_COLUMNS;
 
 // Rows come back as arrays in COLUMNS order: cheaper than keyed objects on the validate hot path.
@@ -139,13 +142,20 @@ export class SqliteUserStore implements UserStore {
 /** Decodes a row of USER_COLUMNS starting at index `at` (a JOIN puts them after other columns). */
 export function toUser(row: Row, at = 0): UserRecord {
   return {
+    ...readSessionUser(row, at),
+    passwordHash: row[at + 5] as string,
+    passwordChangedAt: row[at + 6] as number,
+    createdAt: row[at + 7] as number,
+  };
+}
+
+/** Decodes a row of SESSION_USER_COLUMNS starting at index `at`. */
+export function readSessionUser(row: Row, at = 0): SessionUser {
+  return {
     id: row[at] as string,
     email: row[at + 1] as string,
     name: row[at + 2] as string | null,
     roles: JSON.parse(row[at + 3] as string) as string[],
     locked: row[at + 4] === 1,
-    passwordHash: row[at + 5] as string,
-    passwordChangedAt: row[at + 6] as number,
-    createdAt: row[at + 7] as number,
   };
 }

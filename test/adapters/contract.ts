@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { SessionUser } from '../../src/core/store.ts';
 import { type AdapterFixture, adapterFixture, PW } from './fixture.ts';
 
 /**
@@ -7,12 +8,12 @@ import { type AdapterFixture, adapterFixture, PW } from './fixture.ts';
  * test starts an app with these routes, built the way that framework's users would:
  *
  *   GET  /whoami             200 { email | null }
- *   GET  /private            requireAuth → 200 { email }
+ *   GET  /private            requireAuth → 200 { user: auth.user }
  *   GET  /page               requireAuth redirecting to /login → 200 text
  *   GET  /admin              requireRole('admin') → 200 { ok: true }
  *   GET  /token              200 { token: csrf token | null }
  *   POST /login              JSON or form { email, password } → signIn → 200 { email }
- *   POST /start              JSON { userId } → startSession → 200 { email }
+ *   POST /start              JSON { userId } → startSession → 200 { user: auth.user }
  *   POST /logout             signOut → 204
  *   POST /logout-everywhere  signOutEverywhere → 200 { revoked }
  *   POST /action             any body → hits.count++ → 200 { done: true }
@@ -42,6 +43,11 @@ interface Send {
   form?: Record<string, string>;
   body?: string;
   headers?: Record<string, string>;
+}
+
+/** What `auth.user` holds of a user record: the SessionUser fields, nothing else. */
+function shown({ id, email, name, roles, locked }: SessionUser): SessionUser {
+  return { id, email, name, roles, locked };
 }
 
 /** Runs the suite against the app `start` builds. */
@@ -102,7 +108,7 @@ export function adapterContract(name: string, start: StartApp): void {
       assert.equal(res.headers.get('cache-control'), 'no-store');
       const token = (line ?? '').split(';')[0]?.split('=')[1] ?? '';
       const me = await send('/private', { cookie: token });
-      assert.deepEqual(await me.json(), { email: user.email });
+      assert.deepEqual(await me.json(), { user: shown(user) }, 'no password hash');
     });
 
     test('a wrong password gets 401 invalid_credentials and no cookie', async () => {
@@ -333,8 +339,9 @@ export function adapterContract(name: string, start: StartApp): void {
     test('startSession signs in a user the app authenticated, revoking the presented session', async () => {
       const { token } = await signedIn();
       const user = await fx.createUser();
+      // The app hands startSession its whole user record, password hash included.
       const res = await send('/start', { cookie: token, json: { userId: user.id } });
-      assert.deepEqual(await res.json(), { email: user.email });
+      assert.deepEqual(await res.json(), { user: shown(user) }, 'no password hash');
       assert.match(res.headers.getSetCookie()[0] ?? '', /^__Host-coatcheck=ccs_/);
       assert.equal((await fx.engine.validate(token)).ok, false);
     });

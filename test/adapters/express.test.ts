@@ -19,7 +19,7 @@ const start: StartApp = async (fx, hits) => {
     res.json({ email: req.auth?.user.email ?? null });
   });
   app.get('/private', auth.requireAuth(), (req, res) => {
-    res.json({ email: req.auth?.user.email });
+    res.json({ user: req.auth?.user });
   });
   app.get('/page', auth.requireAuth({ redirectTo: '/login' }), (_req, res) => {
     res.send('page');
@@ -38,7 +38,7 @@ const start: StartApp = async (fx, hits) => {
     const user = await fx.users.findById(String(req.body?.userId));
     if (!user) throw new UnauthenticatedError();
     await auth.startSession(req, res, user);
-    res.json({ email: req.auth?.user.email });
+    res.json({ user: req.auth?.user });
   });
   app.post('/logout', async (req, res) => {
     await auth.signOut(req, res);

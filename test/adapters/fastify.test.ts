@@ -20,7 +20,7 @@ const start: StartApp = async (fx, hits) => {
   app.setErrorHandler(coatcheckErrorHandler);
   app.get('/whoami', async (request) => ({ email: request.auth?.user.email ?? null }));
   app.get('/private', { onRequest: app.requireAuth() }, async (request) => ({
-    email: request.auth?.user.email,
+    user: request.auth?.user,
   }));
   app.get('/page', { onRequest: app.requireAuth({ redirectTo: '/login' }) }, async () => 'page');
   app.get('/admin', { preHandler: app.requireRole('admin') }, async () => ({ ok: true }));
@@ -33,7 +33,7 @@ const start: StartApp = async (fx, hits) => {
     const user = await fx.users.findById(String(request.body?.userId));
     if (!user) throw new UnauthenticatedError();
     const auth = await reply.startSession(user);
-    return { email: auth.user.email };
+    return { user: auth.user };
   });
   app.post('/logout', async (_request, reply) => {
     await reply.signOut();

@@ -23,7 +23,7 @@ const start: StartApp = async (fx, hits) => {
   app.use(auth.middleware);
   app.onError(auth.errorHandler);
   app.get('/whoami', (c) => c.json({ email: c.get('auth')?.user.email ?? null }));
-  app.get('/private', auth.requireAuth(), (c) => c.json({ email: c.var.auth?.user.email }));
+  app.get('/private', auth.requireAuth(), (c) => c.json({ user: c.var.auth?.user }));
   app.get('/page', auth.requireAuth({ redirectTo: '/login' }), (c) => c.text('page'));
   app.get('/admin', auth.requireRole('admin'), (c) => c.json({ ok: true }));
   app.get('/token', (c) => c.json({ token: auth.csrfToken(c) }));
@@ -36,7 +36,7 @@ const start: StartApp = async (fx, hits) => {
     const { userId } = await c.req.json();
     const user = await fx.users.findById(String(userId));
     if (!user) throw new UnauthenticatedError();
-    return c.json({ email: (await auth.startSession(c, user)).user.email });
+    return c.json({ user: (await auth.startSession(c, user)).user });
   });
   app.post('/logout', async (c) => {
     await auth.signOut(c);

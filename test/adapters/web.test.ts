@@ -24,7 +24,7 @@ const start: StartApp = async (fx, hits) => {
   const json = (value: unknown) => Response.json(value);
   const routes: Record<string, (request: Request) => Promise<Response>> = {
     'GET /whoami': auth.handler((_r, ctx) => json({ email: ctx.auth?.user.email ?? null })),
-    'GET /private': auth.handler((_r, ctx) => json({ email: ctx.auth?.user.email }), {
+    'GET /private': auth.handler((_r, ctx) => json({ user: ctx.auth?.user }), {
       requireAuth: true,
     }),
     'GET /page': auth.handler(() => new Response('page'), {
@@ -42,7 +42,7 @@ const start: StartApp = async (fx, hits) => {
       const { userId } = await request.json();
       const user = await fx.users.findById(String(userId));
       if (!user) throw new UnauthenticatedError();
-      return json({ email: (await ctx.startSession(user)).user.email });
+      return json({ user: (await ctx.startSession(user)).user });
     }),
     'POST /logout': auth.handler(async (_r, ctx) => {
       await ctx.signOut();

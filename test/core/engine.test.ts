@@ -82,6 +82,21 @@ describe('SessionEngine', () => {
     assert.deepEqual(result.user.roles, ['user']);
   });
 
+  it('returns exactly the SessionUser fields, frozen: a password hash never reaches the caller', async () => {
+    const { engine, users } = setup();
+    const user = users.add('u1', ['user']);
+    // User stores return whole records; the engine must not pass the rest along.
+    const record = { ...user, passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA' };
+    users.map.set('u1', record);
+    const { token } = await engine.create(user);
+    const result = await engine.validate(token);
+    assert.ok(result.ok);
+    assert.deepEqual(Object.keys(result.user), ['id', 'email', 'name', 'roles', 'locked']);
+    assert.ok(!JSON.stringify(result).includes('argon2id'));
+    assert.ok(Object.isFrozen(result.user) && Object.isFrozen(result.user.roles));
+    assert.notEqual(result.user.roles, record.roles, "a copy: the store's array is not shared");
+  });
+
   it('rejects tampered, truncated and garbage tokens without throwing', async () => {
     const { engine, users } = setup();
     const { token } = await engine.create(users.add('u1'));

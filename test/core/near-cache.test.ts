@@ -81,6 +81,30 @@ describe('near cache', () => {
     assert.equal(reads.sessions, before);
   });
 
+  it("hands out cached objects no request's code can change for the next request", async () => {
+    const { engines, users, user } = cluster();
+    const [a] = engines;
+    assert.ok(a);
+    users.map.set(user.id, { ...user, roles: ['user'] });
+    const { token } = await a.create(user);
+    const first = await a.validate(token); // read from the store, then cached
+    const hit = await a.validate(token);
+    assert.ok(first.ok && hit.ok);
+    assert.equal(hit.session, first.session, 'a hit: the very objects the first request got');
+    for (const result of [first, hit]) {
+      assert.throws(() => (result.user.roles as string[]).push('admin'), TypeError);
+      assert.throws(
+        () => Object.assign(result.user, { locked: false, roles: ['admin'] }),
+        TypeError,
+      );
+      assert.throws(() => Object.assign(result.session, { expiresAt: Infinity }), TypeError);
+    }
+    const next = await a.validate(token);
+    assert.ok(next.ok);
+    assert.deepEqual(next.user.roles, ['user']);
+    assert.equal(next.session.expiresAt, first.session.expiresAt);
+  });
+
   it('rejects on node B the session node A just revoked, although B had cached it', async () => {
     const { engines, user } = cluster();
     const [a, b] = engines;
