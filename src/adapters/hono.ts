@@ -5,6 +5,7 @@ import {
   CoatcheckError,
   ConfigError,
   CsrfTokenError,
+  PayloadTooLargeError,
   StoreUnavailableError,
   ThrottledError,
   UnauthenticatedError,
@@ -32,6 +33,7 @@ import {
   signInWithPassword,
   startSession,
 } from './sign-in.ts';
+import { DEFAULT_MAX_FORM_BYTES, readLimited } from './web-form.ts';
 
 /**
  * Coatcheck as Hono middleware, for any runtime Hono runs on: the cross-origin check, the session
@@ -51,6 +53,11 @@ export interface CoatcheckEnv {
 
 /** Options of the Hono adapter. */
 export interface HonoAdapterOptions extends AdapterOptions {
+  /**
+   * Largest body the middleware reads to find the form token of a signed-in form post (413
+   * problem beyond it; a token in the CSRF header needs no read). @default 65536
+   */
+  maxFormBytes?: number;
   /**
    * The client's IP, for throttling and session metadata. Hono has no runtime-neutral way to read
    * it: on Node, `(c) => getConnInfo(c).remote.address ?? null` from `@hono/node-server/conninfo`.
@@ -106,6 +113,7 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
     userAgent: c.req.header('user-agent') ?? null,
   });
   const onError = config.onError ?? console.error;
+  const maxFormBytes = options.maxFormBytes ?? DEFAULT_MAX_FORM_BYTES;
 
   const middleware: MiddlewareHandler<CoatcheckEnv> = async (c, next) => {
     c.set('auth', null);
@@ -134,11 +142,14 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
       const auth = resolution.auth;
       c.set('auth', auth);
       if (needsFormToken(method, headers.get('content-type'))) {
-        // A body Hono cannot parse (multipart without a boundary, say) carries no token: 403.
-        const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
-        if (!formTokenMatches(auth, headers.get(config.csrfHeader) ?? body[config.csrfField])) {
-          return problemResponse(new CsrfTokenError());
+        let token: unknown = headers.get(config.csrfHeader);
+        try {
+          token ??= await formField(c, config.csrfField, maxFormBytes);
+        } catch (error) {
+          if (error instanceof PayloadTooLargeError) return problemResponse(error);
+          throw error;
         }
+        if (!formTokenMatches(auth, token)) return problemResponse(new CsrfTokenError());
       }
     }
     await next();
@@ -226,6 +237,29 @@ function authOf(c: Context<CoatcheckEnv>): Auth | null {
     throw new ConfigError('Use coatcheck(...).middleware before requireAuth/requireRole/signIn');
   }
   return auth;
+}
+
+/**
+ * One field of the form body, reading at most `maxFormBytes` (PayloadTooLargeError beyond) and
+ * leaving the body for the handler: `c.req.raw` becomes a request over the bytes read, as Hono's
+ * own bodyLimit does. A body that cannot be read or parsed (multipart without a boundary, say) has
+ * no fields.
+ */
+async function formField(c: Context, field: string, maxFormBytes: number): Promise<unknown> {
+  const raw = c.req.raw;
+  if (Number(raw.headers.get('content-length')) > maxFormBytes) {
+    throw new PayloadTooLargeError(maxFormBytes);
+  }
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await readLimited(raw.body, maxFormBytes);
+  } catch (error) {
+    if (error instanceof PayloadTooLargeError) throw error;
+    return undefined;
+  }
+  c.req.raw = new Request(raw, { body: bytes });
+  const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+  return body[field];
 }
 
 /** Appends to the final response; copies it once when its headers are immutable (redirects). */

@@ -36,7 +36,8 @@ export async function readFormLimited(request: Request, limitBytes: number): Pro
   }
 }
 
-async function readLimited(
+/** The whole body, or 413 PayloadTooLargeError as soon as more than `limit` bytes arrive. */
+export async function readLimited(
   body: ReadableStream<Uint8Array> | null,
   limit: number,
 ): Promise<Uint8Array<ArrayBuffer>> {

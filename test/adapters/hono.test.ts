@@ -6,6 +6,7 @@ import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { type CoatcheckEnv, coatcheck } from '../../src/adapters/hono.ts';
+import { csrfTokenFor } from '../../src/core/csrf.ts';
 import { UnauthenticatedError } from '../../src/core/errors.ts';
 import { adapterContract, COOKIE, type StartApp } from './contract.ts';
 import { adapterFixture } from './fixture.ts';
@@ -78,6 +79,65 @@ describe('hono adapter, beyond the contract', () => {
     ]);
     const failed = await app.request('http://app.example/fail', { headers });
     assert.deepEqual(failed.headers.getSetCookie(), []);
+  });
+
+  const session = async () => {
+    const token = await fx.tokenFor(await fx.createUser());
+    const check = await fx.engine.validate(token);
+    assert.ok(check.ok);
+    return { token, csrf: csrfTokenFor(check.session) };
+  };
+  /** A form POST, streamed (no Content-Length unless `headers` declares one). */
+  const formPost = (token: string, body: string, headers: Record<string, string> = {}) =>
+    new Request('http://app.example/x', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: `${COOKIE}=${token}`,
+        ...headers,
+      },
+      body: new Blob([body]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+
+  test('reads at most maxFormBytes of a form to find its token: 413 before the handler runs', async () => {
+    const { token, csrf } = await session();
+    let ran = false;
+    const small = coatcheck({ engine: fx.engine, maxFormBytes: 100 });
+    const app = new Hono<CoatcheckEnv>();
+    app.use(small.middleware);
+    app.post('/x', (c) => {
+      ran = true;
+      return c.text('ok');
+    });
+    const body = new URLSearchParams({ csrf_token: csrf, pad: 'x'.repeat(200) }).toString();
+    const declared: Record<string, string>[] = [{}, { 'content-length': String(body.length) }];
+    for (const headers of declared) {
+      const res = await app.request(formPost(token, body, headers));
+      assert.equal(res.status, 413);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      assert.equal((await res.json()).code, 'payload_too_large');
+    }
+    // The default is 64 KiB: a 1 MiB form is refused, not buffered whole.
+    const app2 = new Hono<CoatcheckEnv>();
+    app2.use(auth.middleware);
+    app2.post('/x', (c) => c.text('ok'));
+    const huge = `csrf_token=${csrf}&pad=${'x'.repeat(1 << 20)}`;
+    assert.equal((await app2.request(formPost(token, huge))).status, 413);
+    assert.equal(ran, false);
+  });
+
+  test('leaves the form it checked for the handler to read', async () => {
+    const { token, csrf } = await session();
+    const app = new Hono<CoatcheckEnv>();
+    app.use(auth.middleware);
+    app.post('/x', async (c) => c.json(await c.req.parseBody()));
+    const body = new URLSearchParams({ csrf_token: csrf, note: 'ünïcode ✓' }).toString();
+    const res = await app.request(formPost(token, body));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { csrf_token: csrf, note: 'ünïcode ✓' });
+    const refused = await app.request(formPost(token, 'note=no-token'));
+    assert.equal(refused.status, 403);
   });
 
   test('a guard without the middleware is an error, never an open door', async () => {
