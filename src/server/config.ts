@@ -21,7 +21,10 @@ export interface ServerConfig {
   readonly sessionStore: string | null;
   /** Users, audit events and keys (and sessions without Redis) in PostgreSQL. null: SQLite. */
   readonly databaseUrl: string | null;
-  /** With Redis sessions: cache validated sessions in-process, invalidated over pub/sub. @default true */
+  /**
+   * Whether validated sessions are cached in-process, invalidated over Redis pub/sub: the setting
+   * (default true) with Redis sessions, always false without them (the start-up log says so).
+   */
   readonly nearCache: boolean;
   /**
    * The origin users reach the server at (behind a proxy: the proxy's public https origin).
@@ -192,13 +195,15 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
     maxSessionsPerUser: maxSessions,
   };
 
+  const sessionStore = r.get('sessionStore', null);
   const config: ServerConfig = {
     port: r.get('port', 3000),
     host: r.get('host', '127.0.0.1'),
     dataDir: r.path('dataDir', './data'),
-    sessionStore: r.get('sessionStore', null),
+    sessionStore,
     databaseUrl: r.get('databaseUrl', null),
-    nearCache: r.get('nearCache', true),
+    // Read even without Redis, so a bad value is still reported.
+    nearCache: r.get('nearCache', true) && sessionStore !== null,
     publicUrl,
     trustedOrigins: r.get('trustedOrigins', []),
     trustedProxies: r.get('trustedProxies', []),

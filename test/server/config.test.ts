@@ -314,11 +314,16 @@ describe('loadConfig for the scale-out stores (Redis sessions, PostgreSQL users)
     return found[0] ?? '';
   }
 
-  it('starts on the embedded store, near cache on, when no store URL is set', () => {
+  it('starts on the embedded store when no store URL is set, with no near cache (it needs Redis)', () => {
     const c = load({});
     assert.equal(c.sessionStore, null);
     assert.equal(c.databaseUrl, null);
-    assert.equal(c.nearCache, true);
+    assert.equal(c.nearCache, false);
+    assert.equal(load({ COATCHECK_NEAR_CACHE: 'true' }).nearCache, false, 'not claimed on SQLite');
+    assert.equal(describeConfig(load({ COATCHECK_NEAR_CACHE: 'true' })).nearCache, false);
+    assert.deepEqual(problems({ COATCHECK_NEAR_CACHE: 'maybe' }), [
+      'COATCHECK_NEAR_CACHE: must be true or false, got "maybe"',
+    ]);
   });
 
   it('accepts redis://, rediss://, redis+sentinel:// and redis+cluster://, as the store reads them', () => {
