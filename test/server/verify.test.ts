@@ -94,6 +94,24 @@ describe('forwarded cross-origin check (proxied unsafe requests)', () => {
     assert.equal(get.status, 200);
   });
 
+  test("a client's copy of the other proxy's method header cannot pass a POST off as a GET", async () => {
+    // nginx sets X-Original-Method and passes the client's X-Forwarded-Method on; Traefik and
+    // Caddy the other way round. Either way the unsafe method is the one checked.
+    for (const [fake, real] of [
+      ['x-forwarded-method', 'x-original-method'],
+      ['x-original-method', 'x-forwarded-method'],
+    ] as const) {
+      const res = await forwarded({
+        [fake]: 'GET',
+        [real]: 'POST',
+        'sec-fetch-site': 'cross-site',
+      });
+      await assertProblem(res, 403, 'cross_origin_rejected');
+    }
+    const both = { 'x-forwarded-method': 'get', 'x-original-method': 'HEAD' };
+    assert.equal((await forwarded({ ...both, 'sec-fetch-site': 'cross-site' })).status, 200);
+  });
+
   test('from an untrusted peer, X-Forwarded-Method means nothing', async () => {
     const g = await startServer();
     try {

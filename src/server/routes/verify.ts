@@ -67,9 +67,17 @@ export function verifyRoutes(services: Services, proxies: ProxyTrust): Hono<AppE
   return app;
 }
 
-/** The method of the request the proxy is asking about (nginx sends X-Original-Method). */
+/**
+ * The method of the request the proxy is asking about: X-Forwarded-Method (Traefik, Caddy) or
+ * X-Original-Method (nginx). Each proxy sets its own header but passes the other one on from the
+ * client, so when both are present an unsafe one wins: a client's `X-Forwarded-Method: GET` cannot
+ * pass a POST through nginx off as a GET (nor `X-Original-Method: GET` through Traefik).
+ */
 function forwardedMethod(c: Context<AppEnv>): string | undefined {
-  return (c.req.header('x-forwarded-method') ?? c.req.header('x-original-method'))?.toUpperCase();
+  const forwarded = c.req.header('x-forwarded-method')?.toUpperCase();
+  const original = c.req.header('x-original-method')?.toUpperCase();
+  if (original === undefined || SAFE_METHODS.has(original)) return forwarded ?? original;
+  return forwarded === undefined || SAFE_METHODS.has(forwarded) ? original : forwarded;
 }
 
 /**
