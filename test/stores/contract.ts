@@ -430,6 +430,35 @@ export function makeUser(overrides: Partial<UserRecord> = {}): UserRecord {
   };
 }
 
+/**
+ * `getWithUser` of a store that holds the users too (SQLite, PostgreSQL): the session and the
+ * user's current roles and lock in one read, only the SessionUser fields (never the password
+ * hash), the user null once its row is gone (`deleteUserRow` deletes it behind the store's back).
+ */
+export async function checkJoinedRead(
+  stores: { sessions: SessionStore; users: UserStore },
+  deleteUserRow: (id: string) => Promise<unknown>,
+): Promise<void> {
+  const { sessions, users } = stores;
+  assert.ok(sessions.getWithUser);
+  assert.equal(sessions.colocatedUsers, users);
+  const user = makeUser({ roles: ['admin', 'user'] });
+  await users.create(user);
+  const { record } = makeSession(user.id);
+  await sessions.create(record);
+  const first = await sessions.getWithUser(record.id);
+  assert.deepEqual([...(first?.session.secretHash ?? [])], [...record.secretHash]);
+  const { id, email, name, roles, locked } = user;
+  assert.deepEqual(first?.user, { id, email, name, roles, locked }, 'no password hash');
+  await users.update(user.id, { roles: ['user'], locked: true });
+  const second = await sessions.getWithUser(record.id);
+  assert.deepEqual(second?.user?.roles, ['user']);
+  assert.equal(second?.user?.locked, true);
+  await deleteUserRow(user.id);
+  assert.equal((await sessions.getWithUser(record.id))?.user, null);
+  assert.equal(await sessions.getWithUser(generateToken().id), null);
+}
+
 /** Registers the UserStore contract cases under `describe(name)`. */
 export function userStoreContract(name: string, factory: StoreFactory<UserStore>): void {
   const run = (fn: (store: UserStore) => Promise<void>) => () => withStore(factory, fn);

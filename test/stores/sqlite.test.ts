@@ -13,6 +13,7 @@ import {
 } from '../../src/stores/sqlite.ts';
 import {
   auditLogContract,
+  checkJoinedRead,
   makeSession,
   makeUser,
   sessionStoreContract,
@@ -128,22 +129,9 @@ describe('SQLite database file', () => {
   it('getWithUser joins fresh roles and lock (and nothing else of the user), null for a deleted user', async () => {
     const stores = openSqliteStores(freshPath());
     try {
-      assert.equal(stores.sessions.colocatedUsers, stores.users);
-      const user = makeUser({ roles: ['admin', 'user'] });
-      await stores.users.create(user);
-      const { record } = makeSession(user.id);
-      await stores.sessions.create(record);
-      const first = await stores.sessions.getWithUser(record.id);
-      assert.deepEqual([...(first?.session.secretHash ?? [])], [...record.secretHash]);
-      const { id, email, name, roles, locked } = user;
-      assert.deepEqual(first?.user, { id, email, name, roles, locked }, 'no password hash');
-      await stores.users.update(user.id, { roles: ['user'], locked: true });
-      const second = await stores.sessions.getWithUser(record.id);
-      assert.deepEqual(second?.user?.roles, ['user']);
-      assert.equal(second?.user?.locked, true);
-      stores.db.prepare('DELETE FROM users WHERE id = ?').run(user.id);
-      assert.equal((await stores.sessions.getWithUser(record.id))?.user, null);
-      assert.equal(await stores.sessions.getWithUser(generateToken().id), null);
+      await checkJoinedRead(stores, async (id) =>
+        stores.db.prepare('DELETE FROM users WHERE id = ?').run(id),
+      );
     } finally {
       await stores.close();
     }
