@@ -1,4 +1,4 @@
-import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /**
  * Session tokens: `ccs_<id>.<secret>`.
@@ -62,10 +62,21 @@ export function parseToken(input: unknown): ParsedToken | null {
   return { id: input.slice(TOKEN_PREFIX.length, DOT), secret: input.slice(DOT + 1) };
 }
 
-/** Constant-time: run time depends only on the lengths, never on where the hashes differ. */
+/**
+ * Constant-time: run time depends only on the lengths, never on where the hashes differ. Compared
+ * by hand rather than with timingSafeEqual, which needs the digest as a Buffer: making that Buffer
+ * was ~40% of this check, the hot path of every request (callgrind, bench/scratch: 11.9k → 6.8k
+ * instructions a call). Like noble-hashes' equalBytes, the loop has no early exit and no branch on
+ * the data.
+ */
 export function secretMatches(secret: string, storedHash: Uint8Array): boolean {
-  const candidate = hashSecret(secret);
-  return candidate.length === storedHash.length && timingSafeEqual(candidate, storedHash);
+  const candidate = hash('sha256', secret, 'binary'); // latin1: one char code (0-255) per byte
+  if (candidate.length !== storedHash.length) return false;
+  let difference = 0;
+  for (let i = 0; i < candidate.length; i++) {
+    difference |= candidate.charCodeAt(i) ^ (storedHash[i] ?? 256);
+  }
+  return difference === 0;
 }
 
 /** True for a public session id as issued here (22 base64url chars). For routes taking an id. */

@@ -150,6 +150,16 @@ describe('secret verification', () => {
     }
   });
 
+  test('rejects a stored hash that differs from the right one in any single bit', () => {
+    const { secret, secretHash } = generateToken();
+    for (let bit = 0; bit < secretHash.length * 8; bit++) {
+      const changed = new Uint8Array(secretHash);
+      changed[bit >> 3] = (changed[bit >> 3] ?? 0) ^ (1 << (bit & 7));
+      assert.equal(secretMatches(secret, changed), false, `bit ${bit}`);
+    }
+    assert.equal(secretMatches(secret, new Uint8Array(secretHash)), true);
+  });
+
   test('rejects any hash of the wrong length without throwing', () => {
     const { secret, secretHash } = generateToken();
     assert.equal(secretMatches(secret, secretHash.subarray(0, 31)), false);
