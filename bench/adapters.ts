@@ -10,6 +10,7 @@
  * `engine.validate` (one store read; the renewal write is due once a minute, never during a run).
  * Ratios are also given per server CPU-second (from /proc on Linux), which other load on the
  * machine disturbs less than requests/s. `--quick`: one short round; `--seconds=N`: longer runs.
+ * `--instructions`: counts instructions per request under callgrind instead (see countAll).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +30,7 @@ import { coatcheck as forWeb } from '../src/adapters/web.ts';
 import { SessionEngine } from '../src/core/engine.ts';
 import { MemorySessionStore, MemoryUserStore } from '../src/stores/memory.ts';
 import { openSqliteStores } from '../src/stores/sqlite.ts';
+import { instructionsPerRequest, requireValgrind } from './lib/instructions.ts';
 
 const FRAMEWORKS = ['express', 'fastify', 'hono', 'web'] as const;
 type Framework = (typeof FRAMEWORKS)[number];
@@ -44,8 +46,53 @@ const BODY = { ok: true };
 
 if (process.argv[2] === '--serve') {
   await serveOne(process.argv[3] as Framework, process.argv[4] as Variant);
+} else if (process.argv.includes('--instructions')) {
+  await countAll();
 } else {
   await main();
+}
+
+/**
+ * `--instructions`: each server under callgrind, instructions per request instead of requests/s
+ * (bench/lib/instructions.ts): the same ratios, repeatable to a fraction of a percent on a noisy
+ * machine, at the price of ~10 minutes.
+ */
+async function countAll(): Promise<void> {
+  requireValgrind();
+  const requests = Number(/--requests=(\d+)/.exec(process.argv.join(' '))?.[1] ?? 4000);
+  console.log(
+    `\nbench:adapters --instructions: user-space instructions per request under callgrind ` +
+      `(${requests} requests after 2000 warm-up, one at a time), ${process.version}`,
+  );
+  console.log(
+    'bare ÷ authenticated, i.e. the throughput ratio if the server is CPU-bound; ! < 0.8',
+  );
+  console.log('framework   bare instr/req  memory instr/req  sqlite instr/req | memory   sqlite');
+  const k = (x: number) => `${(x / 1000).toFixed(1)}k`.padStart(8);
+  const r = (x: number) => `${x.toFixed(2)}×${x >= 0.8 ? ' ' : '!'}`.padStart(7);
+  for (const framework of FRAMEWORKS) {
+    const count = {} as Record<Variant, number>;
+    for (const variant of VARIANTS) {
+      count[variant] = await instructionsPerRequest(
+        [import.meta.filename, '--serve', framework, variant],
+        async (child) => requestFor(framework, variant, await listening(child)),
+        { requests },
+      );
+    }
+    console.log(
+      `${framework.padEnd(9)}   ${k(count.bare)}        ${k(count.memory)}          ${k(count.sqlite)} |` +
+        ` ${r(count.bare / count.memory)}  ${r(count.bare / count.sqlite)}`,
+    );
+  }
+}
+
+/** The URL and the request headers for a server's `listening` line (see serveOne). */
+function requestFor(framework: Framework, variant: Variant, line: string) {
+  const [url = '', token = ''] = line.split(' ');
+  // The bare server gets the same request, cookie included (a browser sends it everywhere).
+  const cookie = token || `ccs_${'A'.repeat(22)}.${'B'.repeat(32)}`;
+  if (url === '') throw new Error(`${framework}/${variant}: no URL`);
+  return { url, headers: { cookie: `__Host-coatcheck=${cookie}` } };
 }
 
 async function main(): Promise<void> {
@@ -118,10 +165,7 @@ async function measure(framework: Framework, variant: Variant, seconds: number):
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
-    const [url = '', token = ''] = (await listening(child)).split(' ');
-    // The bare server gets the same request, cookie included (a browser sends it everywhere).
-    const cookie = token || `ccs_${'A'.repeat(22)}.${'B'.repeat(32)}`;
-    const headers = { cookie: `__Host-coatcheck=${cookie}` };
+    const { url, headers } = requestFor(framework, variant, await listening(child));
     const probe = await fetch(url, { headers });
     if (probe.status !== 200) throw new Error(`${framework}/${variant}: status ${probe.status}`);
     const load = (duration: number) =>
