@@ -56,11 +56,19 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 export async function startChild(
   script: string,
   config: Record<string, unknown>,
-  options: { nodeArgs?: readonly string[]; timeoutMs?: number } = {},
+  options: {
+    nodeArgs?: readonly string[];
+    timeoutMs?: number;
+    /** Runs Node under `valgrind <args>` (bench/lib/instructions.ts); the IPC channel still works. */
+    valgrind?: readonly string[];
+  } = {},
 ): Promise<ServerChild> {
   const path = fileURLToPath(new URL(`../servers/${script}.ts`, import.meta.url));
+  const nodeArgs = options.nodeArgs ?? [];
   const child = fork(path, [], {
-    execArgv: [...(options.nodeArgs ?? [])],
+    ...(options.valgrind
+      ? { execPath: 'valgrind', execArgv: [...options.valgrind, process.execPath, ...nodeArgs] }
+      : { execArgv: [...nodeArgs] }),
     env: { ...process.env, BENCH_SERVER: JSON.stringify(config), NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -86,7 +94,7 @@ export async function startChild(
   const ready = await new Promise<Ready>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${script} not ready in time`)),
-      options.timeoutMs ?? 30_000,
+      options.timeoutMs ?? (options.valgrind ? 300_000 : 30_000),
     );
     child.on('message', (raw) => {
       const message = raw as Ready;

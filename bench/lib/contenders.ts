@@ -34,9 +34,12 @@ export class BenchEnvironment {
   #redis: Promise<RedisServer> | null = null;
   /** Extra Node flags for every server child (e.g. `--cpu-prof`). */
   readonly nodeArgs: readonly string[];
+  /** valgrind arguments every server child runs under (`--instructions`), or none. */
+  readonly valgrind: readonly string[] | undefined;
 
-  constructor(options: { nodeArgs?: readonly string[] } = {}) {
+  constructor(options: { nodeArgs?: readonly string[]; valgrind?: readonly string[] } = {}) {
     this.nodeArgs = options.nodeArgs ?? [];
+    this.valgrind = options.valgrind;
   }
 
   /** The run's redis-server, started on first use. */
@@ -112,7 +115,8 @@ export class BenchEnvironment {
   }
 
   #args(extra: readonly string[] = []) {
-    return { nodeArgs: [...this.nodeArgs, ...extra] };
+    const nodeArgs = [...this.nodeArgs, ...extra];
+    return this.valgrind ? { nodeArgs, valgrind: this.valgrind } : { nodeArgs };
   }
 
   async #track(started: Promise<ServerChild>): Promise<ServerChild> {

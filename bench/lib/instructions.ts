@@ -41,30 +41,46 @@ export async function instructionsPerRequest(
 ): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'coatcheck-callgrind-'));
   const out = join(dir, 'callgrind.out');
-  const child = spawn(
-    'valgrind',
-    ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, ...argv],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
+  const child = spawn('valgrind', [...callgrind(out), process.execPath, ...argv], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   try {
-    const { url, headers } = await ready(child);
-    const send = async (amount: number) => {
-      const result = await autocannon({ url, connections: 1, amount, headers, timeout: 60 });
-      if (result.non2xx > 0 || result.errors > 0) {
-        throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-      }
-    };
-    await send(warmup);
-    // valgrind runs the program in its own process: child.pid is the server's pid.
-    execFileSync('callgrind_control', ['--zero', String(child.pid)], { stdio: 'ignore' });
-    await send(requests);
-    execFileSync('callgrind_control', ['--dump', String(child.pid)], { stdio: 'ignore' });
-    const dump = readFileSync(`${out}.1`, 'utf8');
-    const total = Number(/^(?:totals|summary): (\d+)/m.exec(dump)?.[1]);
-    if (!Number.isFinite(total)) throw new Error('callgrind: no totals in the dump');
-    return total / requests;
+    const server = await ready(child);
+    return await countPerRequest(child.pid ?? 0, `${out}.1`, server, { warmup, requests });
   } finally {
     child.kill();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** valgrind's arguments to run a program under callgrind, writing to `out` (`%p`: the pid). */
+export function callgrind(out: string): string[] {
+  return ['-q', '--tool=callgrind', `--callgrind-out-file=${out}`];
+}
+
+/**
+ * For a server already running under callgrind as `pid`: warm-up requests, zeroed counters, the
+ * counted requests, one at a time, then a dump to `dumpPath`; the instructions per request.
+ */
+export async function countPerRequest(
+  pid: number,
+  dumpPath: string,
+  { url, headers }: CountedServer,
+  { warmup = 2000, requests = 4000 }: { warmup?: number; requests?: number } = {},
+): Promise<number> {
+  const send = async (amount: number) => {
+    const result = await autocannon({ url, connections: 1, amount, headers, timeout: 60 });
+    if (result.non2xx > 0 || result.errors > 0) {
+      throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    }
+  };
+  await send(warmup);
+  // valgrind runs the program in its own process: the pid is the server's.
+  execFileSync('callgrind_control', ['--zero', String(pid)], { stdio: 'ignore' });
+  await send(requests);
+  execFileSync('callgrind_control', ['--dump', String(pid)], { stdio: 'ignore' });
+  const dump = readFileSync(dumpPath, 'utf8');
+  const total = Number(/^(?:totals|summary): (\d+)/m.exec(dump)?.[1]);
+  if (!Number.isFinite(total)) throw new Error('callgrind: no totals in the dump');
+  return total / requests;
 }
