@@ -14,7 +14,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { profile, progress, quick } from './lib/args.ts';
 import { BenchEnvironment, CONTENDERS, type ContenderId } from './lib/contenders.ts';
-import { callgrind, countPerRequest, requireValgrind } from './lib/instructions.ts';
+import { callgrind, countPerRequest, PREDICTABLE, requireValgrind } from './lib/instructions.ts';
 import { loadTool, runLoad } from './lib/load.ts';
 import { newestProfile, summariseProfile } from './lib/profile.ts';
 import { measureRounds, type Throughput } from './lib/rounds.ts';
@@ -121,7 +121,10 @@ async function profileNearCache(env: BenchEnvironment): Promise<void> {
 async function countInstructions(): Promise<void> {
   requireValgrind();
   const dir = benchTempDir('callgrind');
-  const env = new BenchEnvironment({ valgrind: callgrind(join(dir, 'callgrind.%p')) });
+  const env = new BenchEnvironment({
+    valgrind: callgrind(join(dir, 'callgrind.%p')),
+    nodeArgs: PREDICTABLE,
+  });
   try {
     const perRequest = new Map<ContenderId, number>();
     for (const id of IDS) {

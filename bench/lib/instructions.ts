@@ -41,7 +41,7 @@ export async function instructionsPerRequest(
 ): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'coatcheck-callgrind-'));
   const out = join(dir, 'callgrind.out');
-  const child = spawn('valgrind', [...callgrind(out), process.execPath, ...argv], {
+  const child = spawn('valgrind', [...callgrind(out), process.execPath, ...PREDICTABLE, ...argv], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   try {
@@ -52,6 +52,14 @@ export async function instructionsPerRequest(
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * V8's `--predictable`: no concurrent compilation or GC and no heuristics driven by elapsed time.
+ * Without it V8 sizes its heap from measured GC speed, which valgrind's slowdown makes erratic:
+ * the same JWT server counted 226k, 309k or 253k instructions a request from run to run; with it,
+ * 253.0k and 253.2k. Give it to every server counted, so contenders are compared alike.
+ */
+export const PREDICTABLE = ['--predictable'];
 
 /** valgrind's arguments to run a program under callgrind, writing to `out` (`%p`: the pid). */
 export function callgrind(out: string): string[] {
