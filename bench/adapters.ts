@@ -30,7 +30,12 @@ import { coatcheck as forWeb } from '../src/adapters/web.ts';
 import { SessionEngine } from '../src/core/engine.ts';
 import { MemorySessionStore, MemoryUserStore } from '../src/stores/memory.ts';
 import { openSqliteStores } from '../src/stores/sqlite.ts';
-import { instructionsPerRequest, requireValgrind } from './lib/instructions.ts';
+import {
+  countOptions,
+  describeCount,
+  instructionsPerRequest,
+  requireValgrind,
+} from './lib/instructions.ts';
 
 const FRAMEWORKS = ['express', 'fastify', 'hono', 'web'] as const;
 type Framework = (typeof FRAMEWORKS)[number];
@@ -59,10 +64,10 @@ if (process.argv[2] === '--serve') {
  */
 async function countAll(): Promise<void> {
   requireValgrind();
-  const requests = Number(/--requests=(\d+)/.exec(process.argv.join(' '))?.[1] ?? 4000);
+  const amounts = countOptions();
   console.log(
     `\nbench:adapters --instructions: user-space instructions per request under callgrind ` +
-      `(${requests} requests after 2000 warm-up, one at a time), ${process.version}`,
+      `(${describeCount(amounts)}), ${process.version}`,
   );
   console.log(
     'bare ÷ authenticated, i.e. the throughput ratio if the server is CPU-bound; ! < 0.8',
@@ -76,7 +81,7 @@ async function countAll(): Promise<void> {
       count[variant] = await instructionsPerRequest(
         [import.meta.filename, '--serve', framework, variant],
         async (child) => requestFor(framework, variant, await listening(child)),
-        { requests },
+        amounts,
       );
     }
     console.log(

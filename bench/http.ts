@@ -14,7 +14,14 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { profile, progress, quick } from './lib/args.ts';
 import { BenchEnvironment, CONTENDERS, type ContenderId } from './lib/contenders.ts';
-import { callgrind, countPerRequest, PREDICTABLE, requireValgrind } from './lib/instructions.ts';
+import {
+  callgrind,
+  countOptions,
+  countPerRequest,
+  describeCount,
+  PREDICTABLE,
+  requireValgrind,
+} from './lib/instructions.ts';
 import { loadTool, runLoad } from './lib/load.ts';
 import { newestProfile, summariseProfile } from './lib/profile.ts';
 import { measureRounds, type Throughput } from './lib/rounds.ts';
@@ -121,6 +128,7 @@ async function profileNearCache(env: BenchEnvironment): Promise<void> {
 async function countInstructions(): Promise<void> {
   requireValgrind();
   const dir = benchTempDir('callgrind');
+  const amounts = countOptions();
   const env = new BenchEnvironment({
     valgrind: callgrind(join(dir, 'callgrind.%p')),
     nodeArgs: PREDICTABLE,
@@ -134,7 +142,7 @@ async function countInstructions(): Promise<void> {
       const server = { url: `${child.url}/auth/session`, headers };
       perRequest.set(
         id,
-        await countPerRequest(child.pid, join(dir, `callgrind.${child.pid}.1`), server),
+        await countPerRequest(child.pid, join(dir, `callgrind.${child.pid}.1`), server, amounts),
       );
       // Slowed down ~50× by valgrind, the near cache's feed must still have kept its heartbeat
       // deadline, or the count is of the uncached path.
@@ -147,7 +155,7 @@ async function countInstructions(): Promise<void> {
     const stack = perRequest.get('fast-jwt-hs256-stack') ?? NaN;
     console.log(
       `\nNode ${process.version}; user-space instructions per request of the server process ` +
-        'under callgrind (4,000 requests one at a time after 2,000 of warm-up); the ratios are ' +
+        `under callgrind (${describeCount(amounts)}); the ratios are ` +
         'JWT instructions ÷ these, i.e. the throughput ratio when the server is CPU-bound\n',
     );
     console.log(

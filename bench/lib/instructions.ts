@@ -18,6 +18,28 @@ export interface CountedServer {
   readonly headers: Record<string, string>;
 }
 
+/** How much to send: `--warmup=N` (default 2000) and `--requests=N` (default 4000) on the command line. */
+export interface CountOptions {
+  readonly warmup: number;
+  readonly requests: number;
+}
+
+/**
+ * Reads `--warmup=N` and `--requests=N`. A heavier server needs a longer warm-up before the JIT
+ * settles: after 2,000 requests TurboFan was still compiling the Coatcheck server's middleware
+ * (~40k instructions a request of it), after 12,000 it had about stopped.
+ */
+export function countOptions(argv: readonly string[] = process.argv): CountOptions {
+  const read = (name: string, fallback: number) =>
+    Number(new RegExp(`--${name}=(\\d+)`).exec(argv.join(' '))?.[1] ?? fallback);
+  return { warmup: read('warmup', 2000), requests: read('requests', 4000) };
+}
+
+/** "4,000 requests one at a time after 2,000 of warm-up", for the report. */
+export function describeCount({ warmup, requests }: CountOptions): string {
+  return `${requests.toLocaleString('en-US')} requests one at a time after ${warmup.toLocaleString('en-US')} of warm-up`;
+}
+
 /** Throws a clear message when valgrind is missing (Debian package `valgrind`). */
 export function requireValgrind(): void {
   try {
