@@ -77,11 +77,19 @@ export function checkUserChange(
   },
 ): void {
   if (change.roles !== undefined) parseRoles(change.roles);
-  if (change.locked === undefined) return;
-  if (typeof change.locked !== 'boolean') {
+  if (change.locked !== undefined) checkLock(actor, targetUserId, change.locked);
+}
+
+/** InvalidInputError unless `locked` is a boolean and does not lock the actor out. */
+function checkLock(
+  actor: Actor,
+  targetUserId: unknown,
+  locked: unknown,
+): asserts locked is boolean {
+  if (typeof locked !== 'boolean') {
     throw new InvalidInputError([{ field: 'locked', message: 'must be a boolean' }]);
   }
-  if (change.locked && targetUserId === actor.user.id) {
+  if (locked && targetUserId === actor.user.id) {
     throw new InvalidInputError([{ field: 'locked', message: 'you cannot lock your own account' }]);
   }
 }
@@ -95,13 +103,8 @@ export async function setLocked(
   client?: ClientInfo,
 ): Promise<PublicUser> {
   authorise(ctx, actor);
-  if (typeof locked !== 'boolean') {
-    throw new InvalidInputError([{ field: 'locked', message: 'must be a boolean' }]);
-  }
+  checkLock(actor, targetUserId, locked);
   const target = await findTarget(ctx, targetUserId);
-  if (locked && target.id === actor.user.id) {
-    throw new InvalidInputError([{ field: 'locked', message: 'you cannot lock your own account' }]);
-  }
   const updated = await ctx.users.update(target.id, { locked });
   if (updated === null) throw new NotFoundError();
   // validate already refuses a locked user's sessions; deleting them also frees the store and
