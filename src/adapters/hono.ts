@@ -33,7 +33,7 @@ import {
   signInWithPassword,
   startSession,
 } from './sign-in.ts';
-import { DEFAULT_MAX_FORM_BYTES, readLimited } from './web-form.ts';
+import { DEFAULT_MAX_FORM_BYTES, readBodyLimited } from './web-form.ts';
 
 /**
  * Coatcheck as Hono middleware, for any runtime Hono runs on: the cross-origin check, the session
@@ -249,12 +249,9 @@ function authOf(c: Context<CoatcheckEnv>): Auth | null {
  */
 async function formField(c: Context, field: string, maxFormBytes: number): Promise<unknown> {
   const raw = c.req.raw;
-  if (Number(raw.headers.get('content-length')) > maxFormBytes) {
-    throw new PayloadTooLargeError(maxFormBytes);
-  }
   let bytes: Uint8Array<ArrayBuffer>;
   try {
-    bytes = await readLimited(raw.body, maxFormBytes);
+    bytes = await readBodyLimited(raw, maxFormBytes);
   } catch (error) {
     if (error instanceof PayloadTooLargeError) throw error;
     return undefined;

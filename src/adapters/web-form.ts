@@ -25,10 +25,7 @@ export async function readFormLimited(request: Request, limitBytes: number): Pro
   if (!isFormBody(contentType)) {
     throw new InvalidInputError([{ field: 'body', message: 'must be a form' }]);
   }
-  if (Number(request.headers.get('content-length')) > limitBytes) {
-    throw new PayloadTooLargeError(limitBytes);
-  }
-  const bytes = await readLimited(request.body, limitBytes);
+  const bytes = await readBodyLimited(request, limitBytes);
   try {
     return await new Response(bytes, { headers: { 'content-type': contentType ?? '' } }).formData();
   } catch {
@@ -36,8 +33,21 @@ export async function readFormLimited(request: Request, limitBytes: number): Pro
   }
 }
 
-/** The whole body, or 413 PayloadTooLargeError as soon as more than `limit` bytes arrive. */
-export async function readLimited(
+/**
+ * The request's whole body, or 413 PayloadTooLargeError past `limitBytes`: by Content-Length up
+ * front (nothing read), else as soon as more than that has streamed in.
+ */
+export function readBodyLimited(
+  request: Request,
+  limitBytes: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (Number(request.headers.get('content-length')) > limitBytes) {
+    return Promise.reject(new PayloadTooLargeError(limitBytes));
+  }
+  return readLimited(request.body, limitBytes);
+}
+
+async function readLimited(
   body: ReadableStream<Uint8Array> | null,
   limit: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
