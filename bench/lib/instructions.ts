@@ -59,7 +59,7 @@ export function requireValgrind(): void {
 export async function instructionsPerRequest(
   argv: readonly string[],
   ready: (child: ChildProcess) => Promise<CountedServer>,
-  { warmup = 2000, requests = 4000 }: { warmup?: number; requests?: number } = {},
+  amounts: CountOptions = countOptions([]),
 ): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'coatcheck-callgrind-'));
   const out = join(dir, 'callgrind.out');
@@ -68,7 +68,7 @@ export async function instructionsPerRequest(
   });
   try {
     const server = await ready(child);
-    return await countPerRequest(child.pid ?? 0, `${out}.1`, server, { warmup, requests });
+    return await countPerRequest(child.pid ?? 0, `${out}.1`, server, amounts);
   } finally {
     child.kill();
     rmSync(dir, { recursive: true, force: true });
@@ -96,7 +96,7 @@ export async function countPerRequest(
   pid: number,
   dumpPath: string,
   { url, headers }: CountedServer,
-  { warmup = 2000, requests = 4000 }: { warmup?: number; requests?: number } = {},
+  { warmup, requests }: CountOptions = countOptions([]),
 ): Promise<number> {
   const send = async (amount: number) => {
     const result = await autocannon({ url, connections: 1, amount, headers, timeout: 60 });
