@@ -5,6 +5,7 @@ import { readCookie, readCookieDetailed, serializeCookie } from '../../src/core/
 import { csrfTokenFor, verifyCsrfToken } from '../../src/core/csrf.ts';
 import { createOriginCheck } from '../../src/core/origin.ts';
 import { generateToken, parseToken, TOKEN_PREFIX } from '../../src/core/token.ts';
+import { fixedRandom } from '../support/random.ts';
 
 // Attacker-controlled input must never throw and never validate. Run counts stay moderate so the
 // suite is fast; raise `numRuns` locally when changing a parser.
@@ -31,16 +32,6 @@ const nearToken = fc.oneof(
       return token.slice(0, at) + insert + token.slice(at + 1);
     }),
 );
-
-/** A RandomBytes that hands out the given bytes in order. */
-function fixedRandom(bytes: Uint8Array) {
-  let offset = 0;
-  return (size: number) => {
-    const out = bytes.subarray(offset, offset + size);
-    offset += size;
-    return out;
-  };
-}
 
 describe('parseToken properties', () => {
   test('never throws on any value', () => {

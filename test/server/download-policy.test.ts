@@ -6,7 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import { createDownloadServer, type ListeningDownloadServer } from '../../src/download/index.ts';
 import type { DownloadPolicy } from '../../src/server/index.ts';
-import { assertProblem, type Harness, startServer } from './harness.ts';
+import {
+  assertProblem,
+  DOWNLOAD_ORIGIN,
+  downloadSettings,
+  type Harness,
+  startServer,
+} from './harness.ts';
 
 // `createServices(config, { downloadPolicy })` (the harness passes it through) decides what the
 // real minting routes (POST /auth/download-tokens, the account page's download form) grant. The
@@ -14,7 +20,6 @@ import { assertProblem, type Harness, startServer } from './harness.ts';
 // (neither the user's folder nor public/), and refuses `public/…`, which the default grants. Each
 // case also runs against an app on the default policy: the control.
 
-const DOWNLOAD_ORIGIN = 'https://files.example.test';
 const REPORT = 'reports/q3.txt';
 const HANDBOOK = 'public/handbook.txt';
 
@@ -27,15 +32,10 @@ const financePolicy: DownloadPolicy = async ({ user, resource }) => {
 
 /** The real app serving downloads from `root`, on `downloadPolicy` (default: the built-in one). */
 function startApp(root: string, downloadPolicy?: DownloadPolicy): Promise<Harness> {
-  const download = {
-    url: new URL(DOWNLOAD_ORIGIN),
-    root,
-    tokenTtlSeconds: 120,
-    port: 0,
-    jwksUrl: null,
-    replayStore: null,
-  };
-  return startServer({ download }, downloadPolicy ? { downloadPolicy } : {});
+  return startServer(
+    { download: downloadSettings(root) },
+    downloadPolicy ? { downloadPolicy } : {},
+  );
 }
 
 /** A signed-in user holding `roles`: their session token. */

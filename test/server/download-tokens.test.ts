@@ -6,13 +6,18 @@ import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { createDownloadServer, type ListeningDownloadServer } from '../../src/download/server.ts';
 import { RETIREMENT_SECONDS } from '../../src/tokens/keys.ts';
-import { assertProblem, type Harness, startServer, type TestUser } from './harness.ts';
+import {
+  assertProblem,
+  DOWNLOAD_ORIGIN,
+  downloadSettings,
+  type Harness,
+  startServer,
+  type TestUser,
+} from './harness.ts';
 
 // POST /auth/download-tokens against the real app, and the download server reading the app's
 // real /.well-known/jwks.json: signed-in users only, same-origin only, own folder only, ≤ 300 s,
 // the token never in a log; and key rotation as a verifier sees it.
-
-const DOWNLOAD_ORIGIN = 'https://files.example.test';
 
 /** Fills a download root: a report in each user's folder and a public handbook. */
 function fillRoot(root: string, userIds: readonly string[]): void {
@@ -32,16 +37,7 @@ describe('POST /auth/download-tokens', () => {
   let files: ListeningDownloadServer;
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'coatcheck-root-'));
-    h = await startServer({
-      download: {
-        url: new URL(DOWNLOAD_ORIGIN),
-        root,
-        tokenTtlSeconds: 120,
-        port: 0,
-        jwksUrl: null,
-        replayStore: null,
-      },
-    });
+    h = await startServer({ download: downloadSettings(root) });
     ada = await h.createUser();
     bob = await h.createUser();
     fillRoot(root, [ada.id, bob.id]);

@@ -4,12 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
-import { type Harness, startServer, type TestUser } from './harness.ts';
+import {
+  DOWNLOAD_ORIGIN,
+  downloadSettings,
+  type Harness,
+  startServer,
+  type TestUser,
+} from './harness.ts';
 
 // The account page's "Files": the user's own folder and the public one, each file behind a POST
 // form with the synchronizer token that mints a single-use link and redirects to it.
-
-const DOWNLOAD_ORIGIN = 'https://files.example.test';
 
 describe('account page: Files', () => {
   let h: Harness;
@@ -18,16 +22,7 @@ describe('account page: Files', () => {
   let root: string;
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'coatcheck-root-'));
-    h = await startServer({
-      download: {
-        url: new URL(DOWNLOAD_ORIGIN),
-        root,
-        tokenTtlSeconds: 180,
-        port: 0,
-        jwksUrl: null,
-        replayStore: null,
-      },
-    });
+    h = await startServer({ download: downloadSettings(root, 180) });
     ada = await h.createUser();
     bob = await h.createUser();
     for (const [id, name] of [

@@ -12,6 +12,7 @@ import { generateToken, hashSecret, parseToken, TOKEN_PREFIX } from '../../src/c
 import { createApp } from '../../src/server/app.ts';
 import { testConfig } from '../../src/server/config.ts';
 import type { AppEnv } from '../../src/server/context.ts';
+import { fixedRandom } from '../support/random.ts';
 import { type Harness, PW, startServer } from './harness.ts';
 
 // The server's promise (DESIGN.md): bad input gets a clear 4xx problem+json, never a 500, never a
@@ -765,16 +766,6 @@ function cookieHeader(spec: CookieSpec, s: State): string | null {
     case 'huge':
       return `${COOKIE}=${'A'.repeat(spec.size)}`;
   }
-}
-
-/** A RandomBytes that hands out the given bytes in order. */
-function fixedRandom(bytes: Uint8Array) {
-  let offset = 0;
-  return (size: number) => {
-    const out = bytes.subarray(offset, offset + size);
-    offset += size;
-    return out;
-  };
 }
 
 function build(spec: RequestSpec, s: State): Built {

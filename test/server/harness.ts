@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createApp } from '../../src/server/app.ts';
-import { type ServerConfig, testConfig } from '../../src/server/config.ts';
+import { type DownloadConfig, type ServerConfig, testConfig } from '../../src/server/config.ts';
 import type { AppEnv } from '../../src/server/context.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createServices, type Services } from '../../src/server/services.ts';
@@ -21,6 +21,21 @@ import type { DownloadPolicy } from '../../src/tokens/resource.ts';
 
 /** A password that passes the policy. */
 export const PW = 'correct horse battery staple';
+
+/** The download server's origin in tests that mint download tokens. */
+export const DOWNLOAD_ORIGIN = 'https://files.example.test';
+
+/** The `download` settings of a server minting tokens for files under `root`. */
+export function downloadSettings(root: string, tokenTtlSeconds = 120): DownloadConfig {
+  return {
+    url: new URL(DOWNLOAD_ORIGIN),
+    root,
+    tokenTtlSeconds,
+    port: 0,
+    jwksUrl: null,
+    replayStore: null,
+  };
+}
 
 /** What a test needs from a running server. */
 export interface Harness {
