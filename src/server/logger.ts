@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { isoTime } from './iso-time.ts';
 import { batchedDestination } from './log-destination.ts';
 import { compileRedaction } from './log-redact.ts';
 
@@ -43,15 +44,17 @@ export const redactSecrets = compileRedaction(REDACT_PATHS, '[redacted]');
 export function createLogger(
   options: { level?: string; destination?: DestinationStream } = {},
 ): Logger {
+  const destination = options.destination ?? batchedDestination();
   const logger = pino(
     {
       level: options.level ?? 'info',
       base: { service: 'coatcheck' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      // pino.stdTimeFunctions.isoTime, formatted without a Date (see iso-time.ts).
+      timestamp: () => `,"time":"${isoTime(Date.now())}"`,
       // Not pino's `redact` option: the same paths cost ~19 µs per line there (see log-redact.ts).
       formatters: { log: redactSecrets },
     },
-    options.destination ?? batchedDestination(),
+    destination,
   );
   // pino gives child bindings no formatter of ours: redact them on the way in. Children are
   // created with Object.create(parent), so they (and their children) inherit this wrapper.
@@ -62,5 +65,43 @@ export function createLogger(
       return child.call(this, redactSecrets(bindings), ...rest);
     },
   });
+  destinations.set(logger, destination);
   return logger;
+}
+
+/** The destination of each logger createLogger made: their line format is known (see below). */
+const destinations = new WeakMap<Logger, DestinationStream>();
+
+/** What the access log records of one request: no cookie, token, header value or body. */
+export interface AccessEntry {
+  readonly requestId: string;
+  readonly method: string;
+  readonly route: string;
+  readonly status: number;
+  readonly ms: number;
+  readonly ip: string;
+}
+
+/**
+ * A writer of `logger.info(entry, 'request')`: the access-log line, one per request. For a logger
+ * made by createLogger it writes the very line pino would (same fields, order and format; tested)
+ * but builds it by hand: pino's generic serializer cost ~14k instructions per line, the redaction
+ * walk and the timestamp ~11k more, ~9% of an authenticated request's CPU (callgrind, bench/),
+ * where these fields are fixed and hold no secret. Any other logger gets `logger.info`.
+ */
+export function accessLogWriter(logger: Logger): (entry: AccessEntry) => void {
+  const destination = destinations.get(logger);
+  if (destination === undefined) return (entry) => logger.info(entry, 'request');
+  const bound = JSON.stringify(logger.bindings()).slice(1, -1);
+  const prefix = bound === '' ? '' : `,${bound}`;
+  const info = pino.levels.values.info;
+  return (entry) => {
+    if (!logger.isLevelEnabled('info')) return;
+    destination.write(
+      `{"level":${info},"time":"${isoTime(Date.now())}"${prefix},` +
+        `"requestId":${JSON.stringify(entry.requestId)},"method":${JSON.stringify(entry.method)},` +
+        `"route":${JSON.stringify(entry.route)},"status":${entry.status},"ms":${entry.ms},` +
+        `"ip":${JSON.stringify(entry.ip)},"msg":"request"}\n`,
+    );
+  };
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { pino } from 'pino';
 import { compileRedaction } from '../../src/server/log-redact.ts';
-import { createLogger, REDACT_PATHS } from '../../src/server/logger.ts';
+import { accessLogWriter, createLogger, REDACT_PATHS } from '../../src/server/logger.ts';
 
 // A log line is read by more people than the database is. Whatever a caller passes by mistake — a
 // request's headers, a body with a password, a token — leaves the process as "[redacted]".
@@ -84,5 +85,62 @@ describe('log redaction', () => {
     });
     assert.throws(() => compileRedaction(['a..b'], 'X'), /Unsupported redaction path/);
     assert.throws(() => compileRedaction(['.a'], 'X'), /Unsupported redaction path/);
+  });
+});
+
+describe('access-log line', () => {
+  const entry = {
+    requestId: 'r3qT0b1xXk9ZpQ2w',
+    method: 'GET',
+    route: '/auth/session',
+    status: 200,
+    ms: 0.4,
+    ip: '203.0.113.7',
+  };
+  /** Raw lines, with the time (the one field that differs between two writes) blanked. */
+  function rawCapture(options: { level?: string } = {}) {
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: options.level ?? 'info',
+      destination: { write: (line: string) => lines.push(line) },
+    });
+    const untimed = () => lines.map((l) => l.replace(/"time":"[^"]*"/, '"time":"T"'));
+    return { logger, lines, untimed };
+  }
+
+  test('is the very line pino writes for logger.info(entry, "request"), byte for byte', () => {
+    const { logger, lines, untimed } = rawCapture();
+    const odd = { ...entry, route: 'unmatched', ip: 'a"b\\c\n\u2028é\u0001', status: 503, ms: 12 };
+    for (const e of [entry, odd]) {
+      logger.info(e, 'request');
+      accessLogWriter(logger)(e);
+    }
+    const [viaPino, byHand, oddViaPino, oddByHand] = untimed();
+    assert.equal(byHand, viaPino);
+    assert.equal(oddByHand, oddViaPino);
+    assert.match(lines[1] ?? '', /^\{"level":30,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z",/);
+    assert.equal(JSON.parse(lines[3] ?? '').ip, odd.ip);
+  });
+
+  test('follows the logger level, also when it changes at run time', () => {
+    const { logger, lines } = rawCapture({ level: 'warn' });
+    const write = accessLogWriter(logger);
+    write(entry);
+    assert.equal(lines.length, 0);
+    logger.level = 'info';
+    write(entry);
+    assert.equal(lines.length, 1);
+  });
+
+  test("a logger of the caller's own goes through its logger.info, with its own format", () => {
+    const lines: Record<string, unknown>[] = [];
+    const own = pino(
+      { formatters: { level: (label) => ({ severity: label }) } },
+      { write: (line: string) => lines.push(JSON.parse(line)) },
+    );
+    accessLogWriter(own)(entry);
+    assert.equal(lines[0]?.severity, 'info');
+    assert.equal(lines[0]?.msg, 'request');
+    assert.equal(lines[0]?.route, '/auth/session');
   });
 });

@@ -4,6 +4,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { ClientInfo } from '../../core/engine.ts';
 import type { AppEnv } from '../context.ts';
+import { accessLogWriter } from '../logger.ts';
 import type { Services } from '../services.ts';
 import { isComplete } from './complete-response.ts';
 import { editHeaders } from './edit-headers.ts';
@@ -40,7 +41,8 @@ export function newRequestId(): string {
 
 /** Sets requestId, clientIp and auth (null) on the context; logs and measures each request. */
 export function requestContext(services: Services, proxies: ProxyTrust): MiddlewareHandler<AppEnv> {
-  const { logger, metrics } = services;
+  const { metrics } = services;
+  const accessLog = accessLogWriter(services.logger);
   return async (c, next) => {
     const started = performance.now();
     const requestId = newRequestId();
@@ -56,17 +58,14 @@ export function requestContext(services: Services, proxies: ProxyTrust): Middlew
       const route = routeLabel(c);
       const status = c.res.status;
       metrics.httpDuration.observe({ method, route, status: String(status) }, seconds);
-      logger.info(
-        {
-          requestId,
-          method,
-          route,
-          status,
-          ms: Math.round(seconds * 10_000) / 10,
-          ip: c.get('clientIp'),
-        },
-        'request',
-      );
+      accessLog({
+        requestId,
+        method,
+        route,
+        status,
+        ms: Math.round(seconds * 10_000) / 10,
+        ip: c.get('clientIp'),
+      });
     }
   };
 }
