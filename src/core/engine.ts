@@ -1,4 +1,5 @@
 import { deviceLabel, MAX_USER_AGENT_LENGTH } from './device.ts';
+import { isoTime } from './iso-time.ts';
 import {
   type CacheEntry,
   type Invalidation,
@@ -439,9 +440,9 @@ export function toView(session: SessionRecord, currentId?: string): SessionView 
   return {
     id: session.id,
     current: session.id === currentId,
-    createdAt: new Date(session.createdAt).toISOString(),
-    lastSeenAt: new Date(session.lastSeenAt).toISOString(),
-    expiresAt: new Date(session.expiresAt).toISOString(),
+    createdAt: isoTime(session.createdAt),
+    lastSeenAt: isoTime(session.lastSeenAt),
+    expiresAt: isoTime(session.expiresAt),
     ip: session.ip,
     userAgent: session.userAgent,
     device: session.device,

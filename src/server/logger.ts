@@ -1,5 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
-import { isoTime } from './iso-time.ts';
+import { isoTime } from '../core/iso-time.ts';
 import { batchedDestination } from './log-destination.ts';
 import { compileRedaction } from './log-redact.ts';
 

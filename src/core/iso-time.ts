@@ -1,8 +1,9 @@
 /**
- * `new Date(ms).toISOString()` without the Date: every log line carries a UTC ISO-8601 timestamp
- * (ASVS 5.0 16.2.2), and V8's Date construction plus toISOString cost ~8.7k instructions per call
- * where this arithmetic costs ~1.7k (callgrind, bench/). Written by hand for that reason only; the
- * tests compare it with toISOString across the whole supported range.
+ * `new Date(ms).toISOString()` without the Date. Every log line carries a UTC ISO-8601 timestamp
+ * (ASVS 5.0 16.2.2) and every session view three of them, and V8's Date construction plus
+ * toISOString cost ~8.7k instructions per call where this arithmetic costs ~1.7k (callgrind,
+ * bench/). Written by hand for that reason only; the tests compare it with toISOString across
+ * the whole supported range.
  */
 
 const DAY_MS = 86_400_000;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { isoTime } from '../../src/server/iso-time.ts';
+import { isoTime } from '../../src/core/iso-time.ts';
 
 // Every log line's timestamp comes from isoTime: it must be exactly Date#toISOString.
 
