@@ -1,9 +1,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { csrfTokenFor } from '../../core/csrf.ts';
 import { type IssuedSession, toView } from '../../core/engine.ts';
 import { InvalidInputError } from '../../core/errors.ts';
-import type { SessionRecord, SessionUser } from '../../core/store.ts';
 import type { ServerConfig } from '../config.ts';
 import type { AppEnv, Auth } from '../context.ts';
 import { CompleteResponses } from '../http/complete-response.ts';
@@ -13,6 +11,7 @@ import { clientInfo } from '../http/request-context.ts';
 import { requireAuth } from '../http/session.ts';
 import { loginOutcome } from '../metrics.ts';
 import type { Services } from '../services.ts';
+import { sessionBody, sessionUserView } from './session-body.ts';
 
 /**
  * The JSON auth API (DESIGN.md "HTTP API"): sign-up, sign-in, re-auth, sign-out, the current
@@ -23,31 +22,6 @@ import type { Services } from '../services.ts';
 
 /** Sign-out asks the browser to drop this origin's data too (ASVS 5.0 V14.3.1). */
 const CLEAR_SITE_DATA = '"cache", "cookies", "storage"';
-
-/**
- * GET /auth/session's body, kept per validated session record: with the near cache the engine
- * hands back the same record object until the session or its user changes (a renewal, rotation
- * or role change yields new objects), and formatting it (three ISO dates, an HMAC, JSON) cost
- * ~10 µs per request (measured in bench/). Validation itself still runs on every request.
- */
-const sessionBodies = new WeakMap<SessionRecord, { user: SessionUser; body: string }>();
-
-function sessionBody(session: SessionRecord, user: SessionUser): string {
-  const kept = sessionBodies.get(session);
-  if (kept?.user === user) return kept.body;
-  const body = JSON.stringify({
-    user: sessionUserView(user),
-    session: toView(session, session.id),
-    csrfToken: csrfTokenFor(session),
-  });
-  sessionBodies.set(session, { user, body });
-  return body;
-}
-
-/** The session the caller is signed in with, as it may be shown: allowlisted fields only. */
-export function sessionUserView(user: SessionUser) {
-  return { id: user.id, email: user.email, name: user.name, roles: [...user.roles] };
-}
 
 /** Routes under /auth (except /auth/verify, see verify.ts). */
 export function authRoutes(services: Services): Hono<AppEnv> {
