@@ -4,9 +4,9 @@
  * fast-jwt HS256 with its verification cache off or on, and jose EdDSA (Ed25519).
  *
  * `stack: 'bare'` is the app as people write it: one route. `stack: 'coatcheck'` puts the very
- * middleware the Coatcheck server runs on every request in front of it (security headers, request
- * id, access log and latency histogram, CORS Vary, fail-closed), so that the only difference left
- * between the two servers is how the caller is authenticated.
+ * middleware the Coatcheck server runs on every request in front of it (its envelope: security
+ * headers, request id, access log and latency histogram, CORS Vary, fail-closed), so that the
+ * only difference left between the two servers is how the caller is authenticated.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -19,11 +19,8 @@ import { type CryptoKey, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { loadConfig } from '../../src/server/config.ts';
 import type { AppEnv } from '../../src/server/context.ts';
 import { CompleteResponses } from '../../src/server/http/complete-response.ts';
-import { corsForTrustedOrigins } from '../../src/server/http/cors.ts';
-import { failClosed } from '../../src/server/http/errors.ts';
+import { envelope } from '../../src/server/http/envelope.ts';
 import { createProxyTrust } from '../../src/server/http/proxy-trust.ts';
-import { requestContext } from '../../src/server/http/request-context.ts';
-import { securityHeaders } from '../../src/server/http/security-headers.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
 import type { Services } from '../../src/server/services.ts';
@@ -93,10 +90,7 @@ if (stack === 'coatcheck') {
     logger: createLogger({ level: config.logLevel }),
     metrics: createMetrics(),
   } as unknown as Services;
-  app.use(securityHeaders(config));
-  app.use(requestContext(services, createProxyTrust(config.trustedProxies)));
-  app.use(failClosed());
-  app.use(corsForTrustedOrigins(config.trustedOrigins, { allowBearer: false }));
+  app.use(envelope(services, createProxyTrust(config.trustedProxies)));
   // And the same fast path for the route's final headers as GET /auth/session.
   complete = new CompleteResponses(config);
 }

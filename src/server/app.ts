@@ -1,11 +1,9 @@
 import { Hono } from 'hono';
 import type { AppEnv } from './context.ts';
-import { corsForTrustedOrigins } from './http/cors.ts';
 import { crossOriginProtection } from './http/cross-origin.ts';
-import { errorHandler, failClosed, notFoundHandler, refuseOtherMethods } from './http/errors.ts';
+import { envelope } from './http/envelope.ts';
+import { errorHandler, notFoundHandler, refuseOtherMethods } from './http/errors.ts';
 import { createProxyTrust } from './http/proxy-trust.ts';
-import { requestContext } from './http/request-context.ts';
-import { securityHeaders } from './http/security-headers.ts';
 import { sessionResolver } from './http/session.ts';
 import { pageRoutes } from './pages/routes.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -29,14 +27,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   // Outermost first: each layer sees the final response of the layers inside it.
-  app.use(securityHeaders(config));
-  app.use(requestContext(services, proxies));
-  app.use(failClosed());
-  app.use(
-    corsForTrustedOrigins(services.originCheck.trustedOrigins, {
-      allowBearer: config.bearerTransport,
-    }),
-  );
+  app.use(envelope(services, proxies));
   app.use(crossOriginProtection(services));
   // Before the session layer: a scrape's Bearer token is the metrics token, not a session token.
   app.route('/', metricsRoutes(services));

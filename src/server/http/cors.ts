@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { isComplete } from './complete-response.ts';
 import { editHeaders } from './edit-headers.ts';
 
@@ -17,17 +17,26 @@ const ALLOW_METHODS = 'GET, POST, PATCH, DELETE';
 const EXPOSE_HEADERS = 'Retry-After, X-Request-Id';
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 
-/** Answers trusted preflights (204) and adds credentialed CORS headers for trusted origins. */
+/** The two steps of CORS in the envelope (envelope.ts). */
+export interface Cors {
+  /** The 204 answer to a trusted origin's preflight, which then goes no further; else null. */
+  preflight(c: Context): Response | null;
+  /** Adds `Vary: Origin`, and the credentialed CORS headers for a trusted origin. */
+  decorate(c: Context): void;
+}
+
+/** CORS for these trusted origins only (see above). */
 export function corsForTrustedOrigins(
   trustedOrigins: readonly string[],
   options: { allowBearer: boolean },
-): MiddlewareHandler {
+): Cors {
   const trusted = new Set(trustedOrigins);
   const allowHeaders = options.allowBearer ? 'Content-Type, Authorization' : 'Content-Type';
-  return async (c, next) => {
-    const origin = c.req.header('origin');
-    const allowed = origin !== undefined && trusted.has(origin);
-    if (allowed && c.req.method === 'OPTIONS' && c.req.header('access-control-request-method')) {
+  return {
+    preflight(c) {
+      const origin = c.req.header('origin');
+      if (origin === undefined || !trusted.has(origin)) return null;
+      if (c.req.method !== 'OPTIONS' || !c.req.header('access-control-request-method')) return null;
       c.header('Access-Control-Allow-Origin', origin);
       c.header('Access-Control-Allow-Credentials', 'true');
       c.header('Access-Control-Allow-Methods', ALLOW_METHODS);
@@ -35,17 +44,20 @@ export function corsForTrustedOrigins(
       c.header('Access-Control-Max-Age', PREFLIGHT_MAX_AGE_SECONDS);
       c.header('Vary', 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers');
       return c.body(null, 204);
-    }
-    await next();
-    // A complete response (complete-response.ts) already carries `Vary: Origin`.
-    const complete = isComplete(c.res);
-    if (complete && !allowed) return;
-    editHeaders(c, (headers) => {
-      if (!complete) headers.append('Vary', 'Origin');
-      if (!allowed) return;
-      headers.set('Access-Control-Allow-Origin', origin);
-      headers.set('Access-Control-Allow-Credentials', 'true');
-      headers.set('Access-Control-Expose-Headers', EXPOSE_HEADERS);
-    });
+    },
+    decorate(c) {
+      const origin = c.req.header('origin');
+      const allowed = origin !== undefined && trusted.has(origin);
+      // A complete response (complete-response.ts) already carries `Vary: Origin`.
+      const complete = isComplete(c.res);
+      if (complete && !allowed) return;
+      editHeaders(c, (headers) => {
+        if (!complete) headers.append('Vary', 'Origin');
+        if (!allowed) return;
+        headers.set('Access-Control-Allow-Origin', origin);
+        headers.set('Access-Control-Allow-Credentials', 'true');
+        headers.set('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+      });
+    },
   };
 }

@@ -1,4 +1,4 @@
-import type { Context, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
+import type { Context, ErrorHandler, Hono, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import {
@@ -71,16 +71,14 @@ export const notFoundHandler: NotFoundHandler<AppEnv> = (c) =>
   problemResponse(c, new NotFoundError());
 
 /**
- * Fail closed on server errors: a 5xx never carries Set-Cookie, so a store outage can neither
- * sign anyone in nor sign them out (their cookie stays for when the store is back).
+ * Fail closed on server errors, a step of the envelope (envelope.ts): a 5xx never carries
+ * Set-Cookie, so a store outage can neither sign anyone in nor sign them out (their cookie stays
+ * for when the store is back).
  */
-export function failClosed(): MiddlewareHandler {
-  return async (c, next) => {
-    await next();
-    if (c.res.status >= 500 && c.res.headers.has('Set-Cookie')) {
-      editHeaders(c, (headers) => headers.delete('Set-Cookie'));
-    }
-  };
+export function failClosed(c: Context): void {
+  if (c.res.status >= 500 && c.res.headers.has('Set-Cookie')) {
+    editHeaders(c, (headers) => headers.delete('Set-Cookie'));
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { ClientInfo } from '../../core/engine.ts';
 import type { AppEnv } from '../context.ts';
@@ -39,19 +39,31 @@ export function newRequestId(): string {
   return id;
 }
 
-/** Sets requestId, clientIp and auth (null) on the context; logs and measures each request. */
-export function requestContext(services: Services, proxies: ProxyTrust): MiddlewareHandler<AppEnv> {
+/** The two steps of the request context in the envelope (envelope.ts). */
+export interface RequestContext {
+  /** Sets requestId, clientIp and auth (null) on the context; returns the start time. */
+  begin(c: Context<AppEnv>): number;
+  /** Adds X-Request-Id to the final response; logs and measures the request. */
+  end(c: Context<AppEnv>, started: number): void;
+}
+
+/** The request context of these services, behind these proxies. */
+export function requestContext(
+  services: Pick<Services, 'logger' | 'metrics'>,
+  proxies: ProxyTrust,
+): RequestContext {
   const { metrics } = services;
   const accessLog = accessLogWriter(services.logger);
-  return async (c, next) => {
-    const started = performance.now();
-    const requestId = newRequestId();
-    c.set('requestId', requestId);
-    c.set('clientIp', proxies.clientIp(peerAddress(c), c.req.header('x-forwarded-for')) ?? '');
-    c.set('auth', null);
-    try {
-      await next();
-    } finally {
+  return {
+    begin(c) {
+      const started = performance.now();
+      c.set('requestId', newRequestId());
+      c.set('clientIp', proxies.clientIp(peerAddress(c), c.req.header('x-forwarded-for')) ?? '');
+      c.set('auth', null);
+      return started;
+    },
+    end(c, started) {
+      const requestId = c.get('requestId');
       if (!isComplete(c.res)) editHeaders(c, (headers) => headers.set('X-Request-Id', requestId));
       const seconds = (performance.now() - started) / 1000;
       const method = KNOWN_METHODS.has(c.req.method) ? c.req.method : 'OTHER';
@@ -66,7 +78,7 @@ export function requestContext(services: Services, proxies: ProxyTrust): Middlew
         ms: Math.round(seconds * 10_000) / 10,
         ip: c.get('clientIp'),
       });
-    }
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import type { ServerConfig } from '../config.ts';
 import { isComplete } from './complete-response.ts';
 import { editHeaders } from './edit-headers.ts';
@@ -32,14 +32,14 @@ export function contentSecurityPolicy(config: Pick<ServerConfig, 'download'>): s
 export const STRICT_TRANSPORT_SECURITY = 'max-age=31536000; includeSubDomains';
 
 /**
- * Sets nosniff, Referrer-Policy, CSP, X-Frame-Options, COOP, CORP (and HSTS when
- * `config.publicUrl` is https) on every response, and `Cache-Control: no-store` on every response
- * whose handler did not choose its own caching (only static assets do).
+ * A step of the envelope (envelope.ts), run on the final response: sets nosniff,
+ * Referrer-Policy, CSP, X-Frame-Options, COOP, CORP (and HSTS when `config.publicUrl` is https),
+ * and `Cache-Control: no-store` on every response whose handler did not choose its own caching
+ * (only static assets do).
  */
-export function securityHeaders(config: ServerConfig): MiddlewareHandler {
+export function securityHeaders(config: ServerConfig): (c: Context) => void {
   const fixed = securityHeaderList(config);
-  return async (c, next) => {
-    await next();
+  return (c) => {
     // Built with exactly these headers already (complete-response.ts): nothing to add.
     if (isComplete(c.res)) return;
     editHeaders(c, (headers) => {
