@@ -214,7 +214,7 @@ function missedProse(r: BenchResults, evaluated: readonly Target[]): string {
       `- **Redis without the near cache (${ratio(redis.value)}, target 0.7×): missed.** Every ` +
         'request adds a Redis round trip (node-redis encode, socket write and reply) and a SQLite ' +
         'user read (a WAL read transaction: two fcntl locks), and redis-server competes for the ' +
-        'same 2 cores. Profiled and cut (fix 6 below); the near cache is the answer for this ' +
+        'same 2 cores. Profiled and cut (fixes 6 and 8 below); the near cache is the answer for this ' +
         'deployment and is on by default with Redis.',
     );
   }
@@ -411,9 +411,9 @@ over wrk runs. Fixed (each measured before/after on this machine):
    same redaction in about 1 µs for a flat access line.
 2. **Request ids** (src/server/http/request-context.ts): \`randomBytes(12)\` per request cost ~6 µs;
    a 4 KiB pool refilled from the same CSPRNG costs 0.27 µs per id.
-3. **The GET /auth/session body** (src/server/routes/auth.ts): three ISO dates, the CSRF HMAC and
-   JSON cost ~10 µs; the body is kept per validated session record (reused only while the near
-   cache hands back the same record and user objects). Validation still runs on every request.
+3. **The GET /auth/session body** (src/server/routes/session-body.ts): three ISO dates, the CSRF
+   HMAC and JSON cost ~10 µs; the body is kept per session (see fix 8 for how it is reused).
+   Validation still runs on every request.
 4. **Response headers** (src/server/http/complete-response.ts): the security headers, no-store,
    \`Vary\` and \`X-Request-Id\` were added after the handler through a \`Headers\` object
    (undici validates every set; @hono/node-server converts it back for \`writeHead\`). The hot
@@ -439,16 +439,41 @@ compares authentication alone.
    record, so a fresh body, on every request) server CPU per request went from 85–89 µs to
    65–68 µs in-process (Redis, 32 requests in flight, \`process.cpuUsage()\`).
 
+The next fixes were found and measured by counting instructions (\`npm run bench:http --
+--instructions\`: each server under callgrind, one request at a time, V8 \`--predictable\`; counts
+repeat to ~1–4% where requests/s move ±10% here). Instructions per request, 20,000 requests of
+warm-up, before → after:
+
+7. **The access-log line** (src/server/logger.ts): pino's generic serializer cost ~14k
+   instructions per line, our redaction walk ~3k and pino's ISO timestamp (a Date and
+   \`toISOString\`) ~8k. The access line's fields are fixed and hold no secret, so it is now
+   written by hand in pino's exact format (a test compares the two byte for byte), and every
+   timestamp is formatted by arithmetic (src/core/iso-time.ts, property-tested against
+   \`toISOString\`). The JWT server behind Coatcheck's middleware: 319.2k → 301.7k.
+8. **The session body without the near cache** (src/server/routes/session-body.ts): the body was
+   kept per record object, so a fresh record read from Redis on every request missed and paid
+   the CSRF HMAC (~36k instructions: Node's \`createHmac\` builds several objects per call) and
+   three dates again. It is now kept per session id (at most 4,096) and reused for a record and
+   user equal in every field it shows, the secret hash included (a test changes each field in
+   turn). Session views also format dates with the same arithmetic. Redis without the near
+   cache: 424.5k → 408.8k (dates) → 354.2k (body).
+9. **One envelope middleware** (src/server/http/envelope.ts): request context, CORS, fail-closed
+   and security headers were four async Hono layers (~1.8k instructions each for the layer
+   alone); they are now steps of one. Near cache 294.4k → 262.8k and Redis 354.2k → 331.3k
+   (fixes 7 and 9 together).
+
 What remains: the largest single cost in every server's profile is the kernel write of each
-response (\`writeUtf8String\`, 20–55% of samples in this VM), then the access-log line (now
-~2 µs) and the latency histogram. Without the near cache each request also pays a Redis round
-trip (node-redis encode, a socket write, the reply) and a SQLite read of the user: a SQLite
-read transaction in WAL mode takes and releases a shared lock with two \`fcntl\` calls, ~7 µs
-here against ~1.7 µs for the same SELECT inside an open transaction. Holding one read
-transaction open per event-loop turn would remove most of that, at the price of reads that can
-miss a write committed by another process in the same turn; roles and locks must take effect at
-the next request, so that was not done. Left as they are, deliberately: the security headers and
-the access log stay on every response.
+response (\`writeUtf8String\`, 20–55% of samples in this VM), which instruction counts do not
+see. Counted one request at a time, each access-log line is also its own write(2) (lines are
+batched per event-loop turn, and under load a turn holds several). Then the latency histogram
+(prom-client's \`observe\`, ~6k instructions). Without the near cache each request also pays a
+Redis round trip (node-redis, ~28k instructions for a GET, plus the socket write and the reply)
+and a SQLite read of the user: a SQLite read transaction in WAL mode takes and releases a shared
+lock with two \`fcntl\` calls, ~7 µs here against ~1.7 µs for the same SELECT inside an open
+transaction. Holding one read transaction open per event-loop turn would remove most of that, at
+the price of reads that can miss a write committed by another process in the same turn; roles
+and locks must take effect at the next request, so that was not done. Left as they are,
+deliberately: the security headers and the access log stay on every response.
 
 ## The machine and versions
 
