@@ -201,6 +201,11 @@ describe('CORS: only exact trusted origins, with credentials', () => {
     assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
     assert.match(res.headers.get('access-control-allow-methods') ?? '', /POST/);
     assert.equal(res.headers.get('access-control-allow-headers'), 'Content-Type');
+    // Answered before the routes, it is still inside the envelope: logged, with a request id
+    // and the security headers like any other response.
+    assert.match(res.headers.get('x-request-id') ?? '', /^[\w-]{16}$/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
   });
 
   test('an untrusted preflight gets no Access-Control-* header, so the browser never sends', async () => {
