@@ -10,7 +10,8 @@
  * `engine.validate` (one store read; the renewal write is due once a minute, never during a run).
  * Ratios are also given per server CPU-second (from /proc on Linux), which other load on the
  * machine disturbs less than requests/s. `--quick`: one short round; `--seconds=N`: longer runs.
- * `--instructions`: counts instructions per request under callgrind instead (see countAll).
+ * `--instructions`: counts instructions per request under callgrind instead (see countAll);
+ * `--only=hono,web` and `--variants=bare,memory` count a subset.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -75,9 +76,9 @@ async function countAll(): Promise<void> {
   console.log('framework   bare instr/req  memory instr/req  sqlite instr/req | memory   sqlite');
   const k = (x: number) => `${(x / 1000).toFixed(1)}k`.padStart(8);
   const r = (x: number) => `${x.toFixed(2)}×${x >= 0.8 ? ' ' : '!'}`.padStart(7);
-  for (const framework of FRAMEWORKS) {
-    const count = {} as Record<Variant, number>;
-    for (const variant of VARIANTS) {
+  for (const framework of chosen(FRAMEWORKS, 'only')) {
+    const count = { bare: Number.NaN, memory: Number.NaN, sqlite: Number.NaN };
+    for (const variant of chosen(VARIANTS, 'variants')) {
       count[variant] = await instructionsPerRequest(
         [import.meta.filename, '--serve', framework, variant],
         async (child) => requestFor(framework, variant, await listening(child)),
@@ -89,6 +90,12 @@ async function countAll(): Promise<void> {
         ` ${r(count.bare / count.memory)}  ${r(count.bare / count.sqlite)}`,
     );
   }
+}
+
+/** The items named by `--<flag>=a,b` on the command line (all of them without the flag). */
+function chosen<T extends string>(all: readonly T[], flag: string): readonly T[] {
+  const named = new RegExp(`--${flag}=([\\w,]+)`).exec(process.argv.join(' '))?.[1]?.split(',');
+  return named === undefined ? all : all.filter((item) => named.includes(item));
 }
 
 /** The URL and the request headers for a server's `listening` line (see serveOne). */
