@@ -84,10 +84,11 @@ export interface AccessEntry {
 
 /**
  * A writer of `logger.info(entry, 'request')`: the access-log line, one per request. For a logger
- * made by createLogger it writes the very line pino would (same fields, order and format; tested)
- * but builds it by hand: pino's generic serializer cost ~14k instructions per line, the redaction
- * walk and the timestamp ~11k more, ~9% of an authenticated request's CPU (callgrind, bench/),
- * where these fields are fixed and hold no secret. Any other logger gets `logger.info`.
+ * made by createLogger it writes the very line pino would (same fields, order and format, with the
+ * logger's bindings as they are when the writer is made; tested) but builds it by hand: pino's
+ * generic serializer cost ~14k instructions per line, the redaction walk and the timestamp ~11k
+ * more, ~9% of an authenticated request's CPU (callgrind, bench/), where these fields are fixed
+ * and hold no secret. Any other logger gets `logger.info`.
  */
 export function accessLogWriter(logger: Logger): (entry: AccessEntry) => void {
   const destination = destinations.get(logger);
