@@ -74,8 +74,10 @@ async function countAll(): Promise<void> {
     'bare ÷ authenticated, i.e. the throughput ratio if the server is CPU-bound; ! < 0.8',
   );
   console.log('framework   bare instr/req  memory instr/req  sqlite instr/req | memory   sqlite');
-  const k = (x: number) => `${(x / 1000).toFixed(1)}k`.padStart(8);
-  const r = (x: number) => `${x.toFixed(2)}×${x >= 0.8 ? ' ' : '!'}`.padStart(7);
+  // A variant left out by --variants prints as a dash.
+  const k = (x: number) => (Number.isNaN(x) ? '—' : `${(x / 1000).toFixed(1)}k`).padStart(8);
+  const r = (x: number) =>
+    (Number.isNaN(x) ? '— ' : `${x.toFixed(2)}×${x >= 0.8 ? ' ' : '!'}`).padStart(7);
   for (const framework of chosen(FRAMEWORKS, 'only')) {
     const count = { bare: Number.NaN, memory: Number.NaN, sqlite: Number.NaN };
     for (const variant of chosen(VARIANTS, 'variants')) {
