@@ -57,15 +57,11 @@ function sameSession(a: SessionRecord, b: SessionRecord): boolean {
     a.expiresAt !== b.expiresAt ||
     a.ip !== b.ip ||
     a.userAgent !== b.userAgent ||
-    a.device !== b.device ||
-    a.secretHash.length !== b.secretHash.length
+    a.device !== b.device
   ) {
     return false;
   }
-  for (let i = 0; i < a.secretHash.length; i++) {
-    if (a.secretHash[i] !== b.secretHash[i]) return false;
-  }
-  return true;
+  return Buffer.compare(a.secretHash, b.secretHash) === 0;
 }
 
 /** Equal in every field sessionUserView shows. */
