@@ -34,9 +34,10 @@ export function corsForTrustedOrigins(
   const allowHeaders = options.allowBearer ? 'Content-Type, Authorization' : 'Content-Type';
   return {
     preflight(c) {
+      // The method first: every other request is answered by decorate, which reads Origin itself.
+      if (c.req.method !== 'OPTIONS' || !c.req.header('access-control-request-method')) return null;
       const origin = c.req.header('origin');
       if (origin === undefined || !trusted.has(origin)) return null;
-      if (c.req.method !== 'OPTIONS' || !c.req.header('access-control-request-method')) return null;
       c.header('Access-Control-Allow-Origin', origin);
       c.header('Access-Control-Allow-Credentials', 'true');
       c.header('Access-Control-Allow-Methods', ALLOW_METHODS);
