@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import type { DownloadPolicy } from '../tokens/resource.ts';
 import { createApp } from './app.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { describeConfig, type ServerConfig } from './config.ts';
@@ -28,6 +29,8 @@ export interface StartServerOptions {
   shutdownGraceMs?: number;
   /** How often expired sessions are swept from the store. @default 600000 (10 min) */
   sweepIntervalMs?: number;
+  /** What a user may download (POST /auth/download-tokens, the account page). @default ownFolderPolicy */
+  downloadPolicy?: DownloadPolicy;
 }
 
 /**
@@ -40,7 +43,10 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const services = await openServices(config, { logger });
+  const services = await openServices(config, {
+    logger,
+    ...(options.downloadPolicy ? { downloadPolicy: options.downloadPolicy } : {}),
+  });
   let server: Server;
   try {
     await services.keys.check();

@@ -5,12 +5,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import { createDownloadServer, type ListeningDownloadServer } from '../../src/download/index.ts';
+import { testConfig } from '../../src/server/config.ts';
 import type { DownloadPolicy } from '../../src/server/index.ts';
+import { createLogger } from '../../src/server/logger.ts';
+import { startServer as startRealServer } from '../../src/server/serve.ts';
+import { startPostgres } from '../support/postgres.ts';
 import {
   assertProblem,
   DOWNLOAD_ORIGIN,
   downloadSettings,
   type Harness,
+  PW,
   startServer,
 } from './harness.ts';
 
@@ -144,5 +149,47 @@ describe('a custom download policy (createServices options)', () => {
       await (await standard.request('/account', { cookie: control })).text(),
       /handbook\.txt/,
     );
+  });
+});
+
+// The same option through the real startServer, on PostgreSQL: the path that cannot use
+// createServices (SQLite only), so a policy given there must reach openServices.
+describe('a custom download policy (startServer options, PostgreSQL)', { timeout: 60_000 }, () => {
+  test('startServer({ downloadPolicy }) grants and refuses by that policy', async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'coatcheck-root-'));
+    const dataDir = mkdtempSync(join(tmpdir(), 'coatcheck-server-'));
+    const pg = await startPostgres();
+    t.after(async () => {
+      await pg.stop();
+      rmSync(root, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    const config = testConfig({ dataDir, databaseUrl: pg.url, download: downloadSettings(root) });
+    const running = await startRealServer(config, {
+      logger: createLogger({ level: 'silent' }),
+      downloadPolicy: financePolicy,
+      shutdownGraceMs: 1000,
+    });
+    t.after(() => running.close());
+    const { services } = running;
+    const { user: finance, issued } = await services.accounts.signup({
+      email: 'finance@example.test',
+      password: PW,
+    });
+    await services.users.update(finance.id, { roles: ['user', 'finance'] });
+    const mintAs = (resource: string) =>
+      fetch(`${running.url}/auth/download-tokens`, {
+        method: 'POST',
+        headers: {
+          cookie: `${config.cookie.name}=${issued.token}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ resource }),
+      });
+
+    const granted = await mintAs(REPORT);
+    assert.equal(granted.status, 201);
+    assert.equal(decodeJwt(((await granted.json()) as { token: string }).token).resource, REPORT);
+    await assertProblem(await mintAs(HANDBOOK), 403, 'forbidden');
   });
 });
