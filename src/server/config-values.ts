@@ -296,11 +296,15 @@ export function parseSessionStoreUrl(raw: unknown): string {
   throw new BadValue(`${problem} ${NOT_SHOWN}`);
 }
 
-/** A PostgreSQL URL (`postgres://` or `postgresql://`). Never echoed (it may carry a password). */
+/**
+ * A PostgreSQL URL (`postgres://` or `postgresql://`), also in libpq's multi-host form
+ * `postgres://user:password@h1:5432,h2:5432/db` (the driver tries the hosts in order; add
+ * `?target_session_attrs=read-write` to skip standbys). Never echoed (it may carry a password).
+ */
 export function parseDatabaseUrl(raw: unknown): string {
   const text = typeof raw === 'string' ? raw.trim() : '';
   // Checked first: URL.parse silently drops tabs and newlines, and the driver gets the text.
-  const url = /[\s\p{Cc}]/u.test(text) ? null : URL.parse(text);
+  const url = /[\s\p{Cc}]/u.test(text) ? null : URL.parse(withFirstHostOnly(text) ?? '');
   if (url === null || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
     throw new BadValue(`must be a postgres://user:password@host:port/database URL ${NOT_SHOWN}`);
   }
@@ -311,6 +315,26 @@ export function parseDatabaseUrl(raw: unknown): string {
     );
   }
   return text;
+}
+
+/**
+ * The URL with only the first of its hosts, for URL.parse to check, or null when one of several
+ * hosts is not a `host[:port]` that URL.parse accepts. With several hosts the user info must not
+ * hold a raw @: the driver cuts the host list at the first @, URL.parse at the last.
+ */
+function withFirstHostOnly(text: string): string | null {
+  const match = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(text);
+  if (match === null) return text;
+  const [prefix, authority = ''] = match;
+  const userInfoEnd = authority.lastIndexOf('@');
+  const hosts = authority.slice(userInfoEnd + 1).split(',');
+  if (hosts.length === 1) return text;
+  if (authority.indexOf('@') !== userInfoEnd) return null;
+  if (!hosts.every((host) => host !== '' && URL.parse(`postgres://${host}`)?.host === host)) {
+    return null;
+  }
+  const hostsStart = prefix.length - authority.length + userInfoEnd + 1;
+  return text.slice(0, hostsStart) + hosts[0] + text.slice(prefix.length);
 }
 
 /**

@@ -458,6 +458,11 @@ describe('loadConfig for the scale-out stores (Redis sessions, PostgreSQL users)
       ],
       // libpq defaults (PGHOST, the local socket...): the driver fills in what the URL leaves out.
       ['postgresql://', 'postgresql://'],
+      // libpq's multi-host form: the driver tries each in turn.
+      [
+        `postgres://app:${PASSWORD}@db1:5432,db2:5433,[::1]/auth?target_session_attrs=read-write`,
+        'postgres://db1:5432,db2:5433,[::1]/auth?target_session_attrs=read-write',
+      ],
     ] as const;
     for (const [url, logged] of cases) {
       const c = load({ COATCHECK_DATABASE_URL: url, COATCHECK_SESSION_STORE: 'redis://r:6379' });
@@ -475,7 +480,11 @@ describe('loadConfig for the scale-out stores (Redis sessions, PostgreSQL users)
     const bad: [string, RegExp][] = [
       [`mysql://app:${PASSWORD}@db:3306/auth`, /must be a postgres:\/\/user:password@host/],
       [`postgres://app:${PASSWORD}@db:99999/auth`, /must be a postgres:\/\/user:password@host/],
-      [`postgres://app:${PASSWORD}@db1:5432,db2:5432/auth`, /must be a postgres:\/\//],
+      [`postgres://app:${PASSWORD}@db1:5432,,db2:5432/auth`, /must be a postgres:\/\//],
+      [`postgres://app:${PASSWORD}@db1:5432,db2:99999/auth`, /must be a postgres:\/\//],
+      [`postgres://app:${PASSWORD}@db1,db2:port/auth`, /must be a postgres:\/\//],
+      // With several hosts the driver would cut the host list at the raw @ of the password.
+      [`postgres://app:pass@${PASSWORD}@db1,db2/auth`, /must be a postgres:\/\//],
       [`postgres://app:${PASSWORD}\n@db/auth`, /must be a postgres:\/\//],
       [`db.internal:5432/auth?password=${PASSWORD}`, /must be a postgres:\/\//],
       [`postgres://app:${PASSWORD}%@db/auth`, /percent-encoded \(e\.g\. @ as %40/],
