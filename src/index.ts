@@ -65,6 +65,7 @@ export type {
   AuditEventType,
   AuditLog,
   InvalidationListener,
+  MaybePromise,
   SessionRecord,
   SessionStore,
   SessionTouch,

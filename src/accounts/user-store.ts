@@ -1,4 +1,4 @@
-import type { SessionUser, UserLookup } from '../core/store.ts';
+import type { MaybePromise, SessionUser, UserLookup } from '../core/store.ts';
 
 /** A stored user: the session-facing fields plus the password hash. Times are epoch ms. */
 export interface UserRecord extends SessionUser {
@@ -17,7 +17,7 @@ export type UserPatch = Partial<
 
 /** Where users live. `email` arguments are already normalised by the caller (accounts.ts). */
 export interface UserStore extends UserLookup {
-  findById(id: string): Promise<UserRecord | null>;
+  findById(id: string): MaybePromise<UserRecord | null>;
   findByEmail(email: string): Promise<UserRecord | null>;
   /** Inserts a user; returns false (and writes nothing) when the email is taken. */
   create(user: UserRecord): Promise<boolean>;

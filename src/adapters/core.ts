@@ -113,10 +113,10 @@ const ANONYMOUS: Resolution = Object.freeze({ kind: 'anonymous' });
 const REFUSED: Resolution = Object.freeze({ kind: 'refused' });
 
 /**
- * Reads the session cookie by its exact name and validates it against the store. Without a usable
- * cookie it answers synchronously (no promise, no store read: the common signed-out fast path).
- * Never throws for request input; rejects with store failures (StoreUnavailableError), so callers
- * answer 503.
+ * Reads the session cookie by its exact name and validates it against the store. Answers
+ * synchronously (no promise) without a usable cookie, and when the engine can (SessionEngine.check:
+ * memory and SQLite stores, near-cache hits). Never throws; rejects with store failures
+ * (StoreUnavailableError), so callers answer 503.
  */
 export function resolveSession(
   config: AdapterConfig,
@@ -125,7 +125,8 @@ export function resolveSession(
 ): Resolution | Promise<Resolution> {
   const read = readCookieDetailed(cookieHeader, config.cookieName);
   if (!read.ok) return read.reason === 'absent' ? ANONYMOUS : REFUSED;
-  return config.engine.validate(read.value, { ip }).then(toResolution);
+  const result = config.engine.check(read.value, { ip });
+  return result instanceof Promise ? result.then(toResolution) : toResolution(result);
 }
 
 function toResolution(result: ValidateResult): Resolution {

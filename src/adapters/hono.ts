@@ -129,7 +129,9 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
     }
     let resolution: Awaited<ReturnType<typeof resolveSession>>;
     try {
-      resolution = await resolveSession(config, headers.get('cookie'), clientIp(c) ?? null);
+      const pending = resolveSession(config, headers.get('cookie'), clientIp(c) ?? null);
+      // Awaited only when it is a promise: an await costs a microtask turn even on a value.
+      resolution = pending instanceof Promise ? await pending : pending;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       onError(error);

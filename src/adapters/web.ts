@@ -104,7 +104,9 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
       try {
         const headers = request.headers;
         const ip = clientIp(request) ?? null;
-        const resolution = await resolveSession(config, headers.get('cookie'), ip);
+        const pending = resolveSession(config, headers.get('cookie'), ip);
+        // Awaited only when it is a promise: an await costs a microtask turn even on a value.
+        const resolution = pending instanceof Promise ? await pending : pending;
         if (resolution.kind === 'throttled') {
           throw new ThrottledError(resolution.retryAfterSeconds);
         }

@@ -39,12 +39,22 @@ export interface SessionTouch {
 /** A live-session change pushed to near caches (see `SessionStore.onInvalidate`). */
 export type InvalidationListener = (sessionIds: readonly string[] | 'all') => void;
 
-/** Where sessions live. Implementations must make each method atomic. */
+/**
+ * A value, or a promise of it. The reads on the validation path (`get`, `getWithUser`,
+ * `findById`) may answer synchronously, as the memory and SQLite stores do: the engine then
+ * validates without a promise (see SessionEngine.check).
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Where sessions live. Implementations must make each method atomic. A synchronous read that
+ * fails may throw: the engine turns that into a rejection, as from an async store.
+ */
 export interface SessionStore {
   /** Inserts a new session. The id is fresh (128 random bits); collisions are not handled. */
   create(record: SessionRecord): Promise<void>;
   /** The record, tombstones included, or null when absent or past `expiresAt`. */
-  get(id: string): Promise<SessionRecord | null>;
+  get(id: string): MaybePromise<SessionRecord | null>;
   /** Renews a live session; a no-op when it no longer exists. */
   touch(id: string, touch: SessionTouch): Promise<void>;
   /**
@@ -75,7 +85,9 @@ export interface SessionStore {
    * Optional fast path for a store that holds the users too: the session and its user in one
    * read (a JOIN). The engine uses it only when its `users` is this store's `colocatedUsers`.
    */
-  getWithUser?(id: string): Promise<{ session: SessionRecord; user: SessionUser | null } | null>;
+  getWithUser?(
+    id: string,
+  ): MaybePromise<{ session: SessionRecord; user: SessionUser | null } | null>;
   /** The user lookup that `getWithUser` reads from. */
   readonly colocatedUsers?: UserLookup;
   /** Optional push feed for near caches: called after any other node changes a session. */
@@ -108,7 +120,7 @@ export function toSessionUser(user: SessionUser): SessionUser {
 
 /** Reads users by id. Implemented by every user store. */
 export interface UserLookup {
-  findById(id: string): Promise<SessionUser | null>;
+  findById(id: string): MaybePromise<SessionUser | null>;
 }
 
 /** Security-relevant events, kept with time, user and ip (ASVS V16). */

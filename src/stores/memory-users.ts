@@ -6,8 +6,8 @@ export class MemoryUserStore implements UserStore {
   readonly #users = new Map<string, UserRecord>();
   readonly #idByEmail = new Map<string, string>();
 
-  /** The stored frozen record, or null. */
-  async findById(id: string): Promise<UserRecord | null> {
+  /** The stored frozen record, or null. Synchronous: the engine then validates without a promise. */
+  findById(id: string): UserRecord | null {
     return this.#users.get(id) ?? null;
   }
 

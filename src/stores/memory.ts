@@ -34,16 +34,19 @@ export class MemorySessionStore implements SessionStore {
     this.#put(freezeSession(record));
   }
 
-  /** Hot path: one Map lookup, no copy. The returned record is frozen (its hash bytes are not). */
-  get(id: string): Promise<SessionRecord | null> {
-    if (this.#closed) return Promise.reject(closedError());
+  /**
+   * Hot path: one Map lookup, no copy, no promise (the engine then validates synchronously). The
+   * returned record is frozen (its hash bytes are not). Throws once closed.
+   */
+  get(id: string): SessionRecord | null {
+    this.#open();
     const record = this.#sessions.get(id);
-    if (record === undefined) return Promise.resolve(null);
+    if (record === undefined) return null;
     if (record.expiresAt <= this.#now()) {
       this.#remove(record);
-      return Promise.resolve(null);
+      return null;
     }
-    return Promise.resolve(record);
+    return record;
   }
 
   /** Renews a live session; no-op for unknown, expired or rotated-out (tombstone) ids. */

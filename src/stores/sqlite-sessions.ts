@@ -104,8 +104,11 @@ export class SqliteSessionStore implements SessionStore {
     }
   }
 
-  /** Hot path: one primary-key SELECT; null when absent or past `expiresAt`. */
-  async get(id: string): Promise<SessionRecord | null> {
+  /**
+   * Hot path: one primary-key SELECT; null when absent or past `expiresAt`. Synchronous (so is
+   * node:sqlite): the engine validates without a promise. Throws StoreUnavailableError.
+   */
+  get(id: string): SessionRecord | null {
     let row: Row | undefined;
     try {
       row = this.#get.get(id, this.#now()) as Row | undefined;
@@ -115,10 +118,8 @@ export class SqliteSessionStore implements SessionStore {
     return row === undefined ? null : toRecord(row);
   }
 
-  /** The session and its user (null when the user row is gone) in one read; null when absent. */
-  async getWithUser(
-    id: string,
-  ): Promise<{ session: SessionRecord; user: SessionUser | null } | null> {
+  /** The session and its user (null when the user row is gone) in one read; null when absent. Synchronous. */
+  getWithUser(id: string): { session: SessionRecord; user: SessionUser | null } | null {
     let row: Row | undefined;
     try {
       row = this.#getWithUser.get(id, this.#now()) as Row | undefined;

@@ -57,8 +57,11 @@ export class SqliteUserStore implements UserStore {
     }
   }
 
-  /** One primary-key SELECT (read on every validate: roles and lock are never cached). */
-  async findById(id: string): Promise<UserRecord | null> {
+  /**
+   * One primary-key SELECT (read on every validate: roles and lock are never cached).
+   * Synchronous, like node:sqlite; throws StoreUnavailableError.
+   */
+  findById(id: string): UserRecord | null {
     try {
       const row = this.#byId.get(id) as Row | undefined;
       return row === undefined ? null : toUser(row);

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { type GuessLimiter, SessionEngine, type ValidateResult } from '../../src/core/engine.ts';
 import type { PolicyOptions } from '../../src/core/policy.ts';
 import type { SessionStore, SessionUser, UserLookup } from '../../src/core/store.ts';
-import { MemoryAuditLog, MemorySessionStore } from '../../src/stores/memory.ts';
+import { MemoryAuditLog, MemorySessionStore, MemoryUserStore } from '../../src/stores/memory.ts';
 import { openSqliteStores } from '../../src/stores/sqlite.ts';
 
 const MIN = 60_000;
@@ -359,6 +359,95 @@ describe('SessionEngine', () => {
       (error: Error) =>
         /idleTimeoutSeconds/.test(error.message) && /maxSessionsPerUser/.test(error.message),
     );
+  });
+});
+
+describe('SessionEngine.check (no promise when nothing has to be waited for)', () => {
+  /** The engine on the memory stores, both of which read synchronously. */
+  async function syncSetup(policy: PolicyOptions = {}, guessLimiter?: GuessLimiter) {
+    const clock = { now: Date.now() };
+    const store = new MemorySessionStore();
+    const users = new MemoryUserStore();
+    const user = { id: 'u1', email: 'u1@example.com', name: null, roles: ['user'], locked: false };
+    await users.create({ ...user, passwordHash: 'x', passwordChangedAt: 0, createdAt: 0 });
+    const engine = new SessionEngine({
+      store,
+      users,
+      policy,
+      now: () => clock.now,
+      ...(guessLimiter ? { guessLimiter } : {}),
+    });
+    return { engine, store, users, user, clock };
+  }
+
+  it('answers a valid, an unknown and a garbage token synchronously', async () => {
+    const { engine, user } = await syncSetup();
+    const { token, session } = await engine.create(user);
+    const valid = engine.check(token);
+    assert.ok(!(valid instanceof Promise), 'a valid token: a value, not a promise');
+    assert.ok(valid.ok && valid.session.id === session.id && valid.user.id === 'u1');
+    for (const bad of ['garbage', `ccs_${'A'.repeat(22)}.${'B'.repeat(32)}`, 42]) {
+      const refused = engine.check(bad);
+      assert.ok(!(refused instanceof Promise), String(bad));
+      assertRejected(refused);
+    }
+    assert.deepEqual(
+      await engine.validate(token),
+      valid,
+      'validate: the same answer, as a promise',
+    );
+  });
+
+  it('returns a promise when a write is due: the renewal, or deleting an expired session', async () => {
+    const { engine, user, clock, store } = await syncSetup({
+      renewalIntervalSeconds: 60,
+      idleTimeoutSeconds: 3600,
+    });
+    const { token, session } = await engine.create(user);
+    clock.now += 2 * MIN;
+    const renewing = engine.check(token);
+    assert.ok(renewing instanceof Promise);
+    const renewed = await renewing;
+    assert.ok(renewed.ok);
+    assert.equal(renewed.session.lastSeenAt, clock.now);
+    assert.equal(store.get(session.id)?.lastSeenAt, clock.now, 'the renewal was written');
+    clock.now += 2 * HOUR;
+    const expiring = engine.check(token);
+    assert.ok(expiring instanceof Promise);
+    assertRejected(await expiring, 'expired_idle');
+    assert.equal(store.get(session.id), null, 'and deleted');
+  });
+
+  it('never throws: a synchronous store that fails rejects the promise (fail closed)', async () => {
+    const { engine, user, store } = await syncSetup();
+    const { token } = await engine.create(user);
+    await store.close();
+    let answer: unknown;
+    assert.doesNotThrow(() => {
+      answer = engine.check(token);
+    });
+    assert.ok(answer instanceof Promise);
+    await assert.rejects(answer, { code: 'store_unavailable' });
+    await assert.rejects(engine.validate(token), { code: 'store_unavailable' });
+  });
+
+  it('counts synchronous refusals for the guess limiter like asynchronous ones', async () => {
+    const failures: string[] = [];
+    const limiter: GuessLimiter = {
+      blockedForSeconds: (key) => (failures.filter((k) => k === key).length >= 3 ? 7 : 0),
+      recordFailure: (key) => void failures.push(key),
+    };
+    const { engine, user } = await syncSetup({}, limiter);
+    const { token } = await engine.create(user);
+    for (let i = 0; i < 3; i++)
+      assertRejected(engine.check('garbage', { ip: '192.0.2.1' }) as ValidateResult);
+    assert.deepEqual(engine.check(token, { ip: '192.0.2.1' }), {
+      ok: false,
+      reason: 'throttled',
+      retryAfterSeconds: 7,
+    });
+    const other = engine.check(token, { ip: '192.0.2.2' });
+    assert.ok(!(other instanceof Promise) && other.ok);
   });
 });
 

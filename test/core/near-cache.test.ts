@@ -8,7 +8,7 @@ import {
   LocalInvalidationFeed,
 } from '../../src/core/near-cache.ts';
 import type { PolicyOptions } from '../../src/core/policy.ts';
-import type { SessionUser, UserLookup } from '../../src/core/store.ts';
+import type { SessionStore, SessionUser, UserLookup } from '../../src/core/store.ts';
 import { MemorySessionStore } from '../../src/stores/memory.ts';
 
 /** A feed whose connection the test controls, shared by several engines ("nodes"). */
@@ -172,7 +172,8 @@ describe('near cache', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    store.get = async (id: string) => {
+    const stalling: SessionStore = store; // an async store, as Redis is
+    stalling.get = async (id: string) => {
       const record = await get(id); // read the live session…
       await gate; // …then stall while A revokes it
       return record;

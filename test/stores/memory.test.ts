@@ -43,10 +43,11 @@ describe('MemorySessionStore', () => {
     assert.ok(Object.isFrozen(got));
   });
 
-  it('rejects calls after close with store_unavailable', async () => {
+  it('refuses calls after close with store_unavailable (get synchronously)', async () => {
     const store = new MemorySessionStore();
     await store.close();
-    await assert.rejects(store.get('x'), { code: 'store_unavailable' });
+    assert.throws(() => store.get('x'), { code: 'store_unavailable' });
+    await assert.rejects(store.listByUser('u'), { code: 'store_unavailable' });
   });
 });
 

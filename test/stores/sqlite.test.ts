@@ -203,11 +203,12 @@ describe('SQLite database file', () => {
     }
   });
 
-  it('fails closed after close: calls reject with store_unavailable', async () => {
+  it('fails closed after close: calls fail with store_unavailable (reads synchronously)', async () => {
     const stores = openSqliteStores(freshPath());
     await stores.close();
-    await assert.rejects(stores.sessions.get('x'), { code: 'store_unavailable' });
-    await assert.rejects(stores.users.findById('x'), { code: 'store_unavailable' });
+    assert.throws(() => stores.sessions.get('x'), { code: 'store_unavailable' });
+    assert.throws(() => stores.sessions.getWithUser('x'), { code: 'store_unavailable' });
+    assert.throws(() => stores.users.findById('x'), { code: 'store_unavailable' });
   });
 
   it('refuses to open a path that cannot be a database, with store_unavailable', () => {
