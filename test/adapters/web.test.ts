@@ -3,9 +3,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { serve } from '@hono/node-server';
+import type { UserRecord } from '../../src/accounts/user-store.ts';
 import { coatcheck } from '../../src/adapters/web.ts';
 import { csrfTokenFor } from '../../src/core/csrf.ts';
+import { SessionEngine } from '../../src/core/engine.ts';
 import { StoreUnavailableError, UnauthenticatedError } from '../../src/core/errors.ts';
+import { MemorySessionStore, MemoryUserStore } from '../../src/stores/memory.ts';
 import { adapterContract, COOKIE, type StartApp } from './contract.ts';
 import { adapterFixture, PW } from './fixture.ts';
 
@@ -22,7 +25,7 @@ const start: StartApp = async (fx, hits) => {
     onError: () => {},
   });
   const json = (value: unknown) => Response.json(value);
-  const routes: Record<string, (request: Request) => Promise<Response>> = {
+  const routes: Record<string, (request: Request) => Response | Promise<Response>> = {
     'GET /whoami': auth.handler((_r, ctx) => json({ email: ctx.auth?.user.email ?? null })),
     'GET /private': auth.handler((_r, ctx) => json({ user: ctx.auth?.user }), {
       requireAuth: true,
@@ -154,10 +157,37 @@ describe('web adapter, beyond the contract', () => {
 
   test('errors that are not Coatcheck’s propagate to the runtime untouched', async () => {
     const boom = new Error('boom');
+    // A synchronous handler: thrown synchronously (the wrapper answers without a promise when it can).
     const handle = auth.handler(() => {
       throw boom;
     });
-    await assert.rejects(handle(new Request(url)), (error) => error === boom);
+    assert.throws(
+      () => handle(new Request(url)),
+      (error) => error === boom,
+    );
+    // An async handler: the promise rejects with it.
+    const handleAsync = auth.handler(async () => {
+      throw boom;
+    });
+    await assert.rejects(Promise.resolve(handleAsync(new Request(url))), (error) => error === boom);
+  });
+
+  test('answers without a promise when the store and the handler do (memory store)', async () => {
+    // The fixture's store answers with promises (as Redis does); the memory store does not.
+    const users = new MemoryUserStore();
+    const user: UserRecord = await fx.createUser();
+    await users.create(user);
+    const engine = new SessionEngine({ store: new MemorySessionStore(), users });
+    const sync = coatcheck({ engine });
+    const handle = sync.handler((_r, ctx) => Response.json({ signedIn: ctx.auth !== null }));
+    const signedOut = handle(new Request(url));
+    assert.ok(signedOut instanceof Response);
+    const { token } = await engine.create(user);
+    const signedIn = handle(
+      new Request(url, { headers: { cookie: `${auth.cookieName}=${token}` } }),
+    );
+    assert.ok(signedIn instanceof Response, 'a value, not a promise');
+    assert.deepEqual(await signedIn.json(), { signedIn: true });
   });
 });
 

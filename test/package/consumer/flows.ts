@@ -107,7 +107,7 @@ h.get('/me', hono.requireAuth(), (c) =>
 );
 h.post('/out', async (c) => c.json({ revoked: await hono.signOutEverywhere(c) }));
 const web = forWeb(options);
-const routes: Record<string, (request: Request) => Promise<Response>> = {
+const routes: Record<string, (request: Request) => Response | Promise<Response>> = {
   'POST /login': web.handler(async (request, ctx) =>
     Response.json({ email: (await ctx.signIn(await request.json())).email }),
   ),

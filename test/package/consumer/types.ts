@@ -112,7 +112,7 @@ h.get('/', hono.requireAuth(), (c) => {
 
 // Web (Next.js route handlers, Bun, Deno).
 const web = forWeb({ engine, accounts, maxFormBytes: 4096 });
-export const POST: (request: Request) => Promise<Response> = web.handler(
+export const POST: (request: Request) => Response | Promise<Response> = web.handler(
   async (_request, ctx: WebContext) => {
     const user: SessionUser | undefined = ctx.auth?.user;
     if (user) await ctx.startSession(user, { remember: true });
