@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createApp } from '../src/server/app.ts';
-import { testConfig } from '../src/server/config.ts';
+import { type ServerConfig, testConfig } from '../src/server/config.ts';
 import { createLogger } from '../src/server/logger.ts';
 import { createServices, type Services } from '../src/server/services.ts';
 
@@ -57,12 +57,13 @@ export interface App {
 }
 
 /** Starts the app on 127.0.0.1 (reached as localhost) with a fresh SQLite dir. */
-export async function startApp(): Promise<App> {
+export async function startApp(overrides: Partial<ServerConfig> = {}): Promise<App> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coatcheck-e2e-'));
   const lines: string[] = [];
   const logger = createLogger({ level: 'info', destination: { write: (s) => lines.push(s) } });
   const clock = { now: Date.now() };
-  const services = createServices(testConfig({ dataDir }), { logger, now: () => clock.now });
+  const config = testConfig({ dataDir, ...overrides });
+  const services = createServices(config, { logger, now: () => clock.now });
   const app = createApp(services);
   const server = await listen((cb) =>
     serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, cb),
