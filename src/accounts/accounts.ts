@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ClientInfo, IssuedSession, SessionEngine, SessionView } from '../core/engine.ts';
 import { EmailTakenError, type FieldIssue, UnauthenticatedError } from '../core/errors.ts';
 import type { AuditLog, SessionRecord, SessionUser } from '../core/store.ts';
-import { type Actor, adminRevokeAll, setLocked, setRoles } from './admin.ts';
+import { type Actor, adminRevokeAll, adminRevokeEveryone, setLocked, setRoles } from './admin.ts';
 import { type AccountsContext, eventRecorder } from './context.ts';
 import { Credentials, type PasswordOperation, refuseThrottled } from './credentials.ts';
 import { asObject, collect, readEmail, readFlag, readName, throwIssues } from './input.ts';
@@ -248,6 +248,11 @@ export class Accounts {
   /** Admin: ends every session of a user; returns how many were live. See admin.ts. */
   adminRevokeAll(actor: Actor, targetUserId: unknown, client?: ClientInfo): Promise<number> {
     return adminRevokeAll(this.#ctx, actor, targetUserId, client);
+  }
+
+  /** Admin: ends every session of every user but the actor's current one; returns how many. */
+  adminRevokeEveryone(actor: Actor, client?: ClientInfo): Promise<number> {
+    return adminRevokeEveryone(this.#ctx, actor, client);
   }
 
   /** Password check for a signed-in user (re-auth, password change), throttled like login. */

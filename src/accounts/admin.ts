@@ -1,4 +1,4 @@
-import type { ClientInfo } from '../core/engine.ts';
+import type { ClientInfo, SessionEngine } from '../core/engine.ts';
 import {
   ForbiddenError,
   InvalidInputError,
@@ -9,7 +9,7 @@ import type { SessionRecord, SessionUser } from '../core/store.ts';
 import type { AccountsContext } from './context.ts';
 import { parseRoles } from './input.ts';
 import { type PublicUser, toPublicUser } from './public-user.ts';
-import type { UserRecord } from './user-store.ts';
+import type { UserRecord, UserStore } from './user-store.ts';
 
 /**
  * Administrator operations on other users. Every one requires the role `admin` (read fresh by
@@ -134,6 +134,52 @@ export async function adminRevokeAll(
     client,
     sessionId: actor.session.id,
     detail: { actor: actor.user.id, count: revoked },
+  });
+  return revoked;
+}
+
+/** Users read per page while ending everyone's sessions. */
+const EVERYONE_PAGE = 500;
+
+/**
+ * Ends every session of every user, except the session `keep` when given. User by user, so it
+ * works on every store and every node's near cache hears it; sessions started after a user's turn
+ * are new sign-ins and stay. Returns how many were live. No authorisation: see the callers.
+ */
+export async function endEveryonesSessions(
+  users: Pick<UserStore, 'list'>,
+  engine: SessionEngine,
+  keep?: { userId: string; sessionId: string },
+): Promise<number> {
+  let revoked = 0;
+  for (let offset = 0; ; offset += EVERYONE_PAGE) {
+    const page = await users.list({ limit: EVERYONE_PAGE, offset });
+    for (const user of page) {
+      const except = user.id === keep?.userId ? { exceptId: keep.sessionId } : {};
+      revoked += await engine.revokeAll(user.id, except);
+    }
+    if (page.length < EVERYONE_PAGE) break;
+  }
+  return revoked;
+}
+
+/**
+ * Ends every session of every user but the one making the request (ASVS 5.0 V7.4.5: after a
+ * breach, everyone signs in again). Audited once. Returns how many were live.
+ */
+export async function adminRevokeEveryone(
+  ctx: AccountsContext,
+  actor: Actor,
+  client?: ClientInfo,
+): Promise<number> {
+  authorise(ctx, actor);
+  const keep = { userId: actor.user.id, sessionId: actor.session.id };
+  const revoked = await endEveryonesSessions(ctx.users, ctx.engine, keep);
+  await ctx.record('session.revoked_all', {
+    userId: null,
+    client,
+    sessionId: actor.session.id,
+    detail: { actor: actor.user.id, count: revoked, scope: 'everyone' },
   });
   return revoked;
 }

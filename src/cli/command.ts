@@ -128,7 +128,7 @@ export async function findUser(services: Services, email: string): Promise<UserR
 export function auditCli(
   services: Services,
   type: AuditEventType,
-  userId: string,
+  userId: string | null,
   detail: Record<string, string | number | boolean | null> = {},
   sessionId: string | null = null,
 ): Promise<void> {

@@ -18,6 +18,8 @@ describe('admin', () => {
     await rejectsWith(t.accounts.setRoles(user, admin.id, ['user']), ForbiddenError);
     await rejectsWith(t.accounts.setLocked(user, admin.id, true), ForbiddenError);
     await rejectsWith(t.accounts.adminRevokeAll(user, admin.id), ForbiddenError);
+    await rejectsWith(t.accounts.adminRevokeEveryone(user), ForbiddenError);
+    assert.equal((await t.engine.validate(admin.token)).ok, true, 'a refusal ends nothing');
     t.clock.now += 11 * 60 * S;
     const stale = await t.signedIn(admin.token);
     await rejectsWith(t.accounts.setRoles(stale, user.id, ['admin']), ReauthRequiredError);
@@ -82,5 +84,34 @@ describe('admin', () => {
     }
     const [event] = await t.events('session.revoked_all');
     assert.deepEqual([event?.userId, event?.detail?.actor], [user.id, admin.id]);
+  });
+
+  it('ends every session of every user but the caller’s, past the first page of users', async () => {
+    const t = setup();
+    const admin = await t.makeAdmin('admin@x.test');
+    const adminElsewhere = await t.engine.create(admin.user);
+    // 1,200 users straight into the store (no hashing): more than two pages of 500.
+    const tokens: string[] = [];
+    for (let i = 0; i < 1200; i++) {
+      const user = {
+        id: `u${i}`,
+        email: `u${i}@x.test`,
+        name: null,
+        roles: ['user'],
+        locked: false,
+      };
+      await t.users.create({ ...user, passwordHash: 'x', passwordChangedAt: 0, createdAt: 0 });
+      tokens.push((await t.engine.create(user)).token);
+    }
+    assert.equal(await t.accounts.adminRevokeEveryone(admin, CLIENT), 1201);
+    for (const token of [...tokens, adminElsewhere.token]) {
+      assert.equal((await t.engine.validate(token)).ok, false);
+    }
+    assert.equal((await t.engine.validate(admin.token)).ok, true, 'the caller stays signed in');
+    const [event] = await t.events('session.revoked_all');
+    assert.deepEqual(
+      [event?.userId, event?.detail?.actor, event?.detail?.scope, event?.detail?.count],
+      [null, admin.id, 'everyone', 1201],
+    );
   });
 });

@@ -253,6 +253,29 @@ describe('coatcheck sessions', () => {
     await services.close();
   });
 
+  it('ends every session of every user with --everyone, and audits it once', async () => {
+    const { dataDir, services } = fixture();
+    const one = await services.accounts.signup({ email: 'one@example.com', password: PW });
+    const two = await services.accounts.signup({ email: 'two@example.com', password: PW });
+    const again = await services.accounts.login({ email: 'two@example.com', password: PW });
+    const misuse = await cli(['sessions', 'revoke', 'one@example.com', '--everyone'], { dataDir });
+    assert.equal(misuse.code, 2);
+    assert.equal((await services.engine.validate(one.issued.token)).ok, true);
+
+    const run = await cli(['sessions', 'revoke', '--everyone'], { dataDir });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'ended 3 sessions of every user\n');
+    for (const issued of [one.issued, two.issued, again.issued]) {
+      assert.equal((await services.engine.validate(issued.token)).ok, false);
+    }
+    const [event] = await services.audit.list({ limit: 1 });
+    assert.deepEqual(
+      [event?.type, event?.userId, event?.detail?.scope, event?.detail?.count],
+      ['session.revoked_all', null, 'everyone', 3],
+    );
+    await services.close();
+  });
+
   it("will not revoke another user's session by id", async () => {
     const { dataDir, services } = fixture();
     await services.accounts.signup({ email: 'one@example.com', password: PW });

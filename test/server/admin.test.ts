@@ -23,6 +23,7 @@ const routes = (id: string): [string, string, unknown][] => [
   ['GET', `/admin/users/${id}/sessions`, undefined],
   ['PATCH', `/admin/users/${id}`, { locked: true }],
   ['DELETE', `/admin/users/${id}/sessions`, undefined],
+  ['DELETE', '/admin/sessions', undefined],
 ];
 
 describe('who may use it', () => {
@@ -235,5 +236,42 @@ describe('changing', () => {
     await assertProblem(res, 403, 'cross_origin_rejected');
     assert.deepEqual((await h.services.users.findById(target.id))?.roles, ['user']);
     assert.equal(await status(target.token), 200);
+  });
+});
+
+// Last in this file: it ends the sessions every test above created.
+describe("ending everyone's sessions", () => {
+  test('DELETE /admin/sessions ends every session of every user but the caller’s: each token 401', async () => {
+    admin = await freshAdmin();
+    const signIn = (email: string) => h.request('/auth/login', { json: { email, password: PW } });
+    const adminElsewhere = await signIn(admin.email);
+    const elsewhereToken = /coatcheck=([^;]+)/.exec(adminElsewhere.headers.get('set-cookie') ?? '');
+    assert.ok(elsewhereToken?.[1]);
+    const user = await h.createUser();
+    const otherAdmin = await h.createUser({ roles: ['user', 'admin'] });
+    const liveSessions = async () => {
+      let live = 0;
+      for (const u of await h.services.users.list({ limit: 1000, offset: 0 })) {
+        live += (await h.services.engine.list(u.id)).length;
+      }
+      return live;
+    };
+    const before = await liveSessions();
+    assert.ok(before >= 4);
+
+    const res = await h.request('/admin/sessions', { method: 'DELETE', cookie: admin.token });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { revoked: before - 1 });
+    for (const token of [user.token, otherAdmin.token, elsewhereToken[1]]) {
+      assert.equal(await status(token), 401);
+    }
+    assert.equal(await status(admin.token), 200, 'the admin who asked stays signed in');
+    assert.equal(await liveSessions(), 1);
+    const [event] = await h.services.audit.list({ limit: 1 });
+    assert.equal(event?.type, 'session.revoked_all');
+    assert.deepEqual(
+      { userId: event?.userId, scope: event?.detail?.scope, count: event?.detail?.count },
+      { userId: null, scope: 'everyone', count: before - 1 },
+    );
   });
 });

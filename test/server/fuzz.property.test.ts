@@ -136,6 +136,7 @@ const ROUTES: readonly Route[] = [
   api('DELETE', '/auth/sessions', [], { body: 'none' }),
   api('PATCH', '/admin/users/:id', ['roles', 'locked']),
   api('DELETE', '/admin/users/:id/sessions', [], { body: 'none' }),
+  api('DELETE', '/admin/sessions', [], { body: 'none' }),
   form('/login', ['email', 'password', 'remember', 'next'], { signsIn: true }),
   form('/signup', ['name', 'email', 'password', 'next'], { signsIn: true }),
   form('/logout', ['csrf_token']),

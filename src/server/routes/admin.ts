@@ -16,7 +16,7 @@ import type { Services } from '../services.ts';
 
 /**
  * Administration API: list users and their sessions, change roles, lock, revoke all of a user's
- * sessions. Every route needs a signed-in admin (401 signed out, 403 otherwise) with a fresh
+ * sessions, or everyone's. Every route needs a signed-in admin (401 signed out, 403 otherwise) with a fresh
  * session (401 `reauth_required`, ASVS 5.0 V7.5.3); changes are effective at the target's next
  * request because validation reads roles and locks afresh.
  */
@@ -70,6 +70,13 @@ export function adminRoutes(services: Services): Hono<AppEnv> {
     if (body.roles !== undefined) user = await accounts.setRoles(actor, id, body.roles, client);
     if (body.locked !== undefined) user = await accounts.setLocked(actor, id, body.locked, client);
     return c.json({ user });
+  });
+
+  app.delete('/admin/sessions', async (c) => {
+    const actor = requireAdmin(c);
+    const revoked = await accounts.adminRevokeEveryone(actor, clientInfo(c));
+    metrics.revocations.inc({ kind: 'admin' }, revoked);
+    return c.json({ revoked });
   });
 
   app.delete('/admin/users/:id/sessions', async (c) => {
