@@ -149,6 +149,7 @@ const ROUTES: readonly Route[] = [
   form('/admin/users/:id/lock', ['csrf_token']),
   form('/admin/users/:id/unlock', ['csrf_token']),
   form('/admin/users/:id/revoke', ['csrf_token']),
+  form('/admin/sessions/revoke-everyone', ['csrf_token']),
 ];
 const routeKey = (r: { method: string; path: string }) => `${r.method} ${r.path}`;
 const ROUTE_BY_KEY = new Map(ROUTES.map((r) => [routeKey(r), r]));

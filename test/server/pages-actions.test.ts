@@ -216,6 +216,36 @@ describe('admin page', () => {
   });
 });
 
+// After the admin page's other tests: it ends the sessions they created.
+test('the admin page signs out every user but the admin, with the token and a fresh session', async () => {
+  const admin = await makeAdmin();
+  const others = [await newUser(), await newUser()];
+  const page = await (await admin.client.get('/admin')).text();
+  assert.match(page, /action="\/admin\/sessions\/revoke-everyone"/);
+  const refused = await admin.client.post('/admin/sessions/revoke-everyone', {
+    csrf_token: 'guess',
+  });
+  assert.equal(refused.status, 403);
+  for (const other of others) assert.equal((await other.client.get('/account')).status, 200);
+
+  clock.now += STALE_MS;
+  const stale = await admin.client.post('/admin/sessions/revoke-everyone', {
+    csrf_token: await tokenOf(admin.client),
+  });
+  assert.equal(stale.status, 401, 'a stale admin session is asked for its password first');
+  for (const other of others) assert.equal((await other.client.get('/account')).status, 200);
+
+  const fresh = await makeAdmin();
+  const done = await fresh.client.post('/admin/sessions/revoke-everyone', {
+    csrf_token: await tokenOf(fresh.client),
+  });
+  assert.equal(done.headers.get('location'), '/admin?notice=everyone_revoked');
+  for (const other of [...others, admin]) {
+    assert.equal((await other.client.get('/account')).status, 303, 'sent to sign in');
+  }
+  assert.equal((await fresh.client.get('/admin')).status, 200, 'the admin who asked stays');
+});
+
 test('a signed-out form post changes nothing and goes to sign-in', async () => {
   const res = await new Client().post('/account/password', {
     current_password: PW,

@@ -28,7 +28,7 @@ import { type NoticeCode, noticeText, withNotice } from './notices.ts';
 
 /**
  * The admin page: every user with roles, lock state and live session count, and per user the
- * forms to set roles, lock or unlock, and end all sessions. Viewing needs the admin role; each
+ * forms to set roles, lock or unlock, and end all sessions; below it, ending everyone's. Viewing needs the admin role; each
  * action also needs a fresh session (Accounts enforces both; a stale one gets the password
  * prompt). Role changes and locks take effect at the target's next request.
  */
@@ -64,6 +64,7 @@ ${rows.map((row) => userRow(row, viewer.csrfToken, row.user.id === self))}
 </tbody>
 </table></div>
 <p class="hint">Roles are comma-separated, e.g. <code>user, admin</code>. Gaining a role signs that user out everywhere.</p>
+<form method="post" action="/admin/sessions/revoke-everyone">${csrfField(viewer.csrfToken)}<button class="danger" type="submit">Sign out every user</button> <span class="hint">Ends every session of every account except this one, e.g. after a breach.</span></form>
 ${
   pageNumber > 1 || more
     ? html`<p class="pager">${pageNumber > 1 ? html`<a href="/admin?page=${pageNumber - 1}">Previous</a>` : html`<span></span>`}${more ? html`<a href="/admin?page=${pageNumber + 1}">Next</a>` : ''}</p>`
@@ -93,7 +94,7 @@ function userRow(row: AdminRow, csrfToken: string, isSelf: boolean): Html {
 </tr>`;
 }
 
-/** GET /admin and the per-user actions (roles, lock, unlock, revoke all sessions). */
+/** GET /admin, the per-user actions (roles, lock, unlock, revoke all sessions) and signing out everyone. */
 export function mountAdmin(app: Hono<AppEnv>, services: Services): void {
   const { accounts, users, engine } = services;
 
@@ -156,5 +157,18 @@ export function mountAdmin(app: Hono<AppEnv>, services: Services): void {
   action('revoke', 'user_revoked', async (post, id, c) => {
     const revoked = await accounts.adminRevokeAll(post.auth, id, clientInfo(c));
     services.metrics.revocations.inc({ kind: 'admin' }, revoked);
+  });
+
+  app.post('/admin/sessions/revoke-everyone', async (c) => {
+    const post = await signedInPost(c, services, '/admin');
+    if (post instanceof Response) return post;
+    try {
+      const revoked = await accounts.adminRevokeEveryone(post.auth, clientInfo(c));
+      services.metrics.revocations.inc({ kind: 'admin' }, revoked);
+      return seeOther(c, withNotice('/admin', 'everyone_revoked'));
+    } catch (error) {
+      const retry = (errors: readonly string[]) => render(c, post.auth, { errors });
+      return failurePage(c, services, error, retry, '/admin');
+    }
   });
 }

@@ -16,6 +16,7 @@ export const NOTICES = {
   user_locked: 'Account locked. All its sessions have ended.',
   user_unlocked: 'Account unlocked.',
   user_revoked: 'All sessions of that account have ended.',
+  everyone_revoked: 'Every other session of every account has ended.',
 } as const;
 
 /** A confirmation code. */
