@@ -1,5 +1,5 @@
 // Where the extra time goes between two servers: self time per request of every function in two
-// V8 CPU profiles (cpu-profile.sh), B minus A, largest differences first.
+// V8 CPU profiles (pinned-load.sh --profile), B minus A, largest differences first.
 //
 // usage: node bench/tools/profile-diff.mjs a.cpuprofile <requests A> b.cpuprofile <requests B> [rows]
 import { readFileSync } from 'node:fs';
