@@ -6,6 +6,11 @@
 
 export { Accounts, type AccountsOptions, type SignedIn } from './accounts/accounts.ts';
 export { type Actor, ADMIN_ROLE } from './accounts/admin.ts';
+export {
+  type BreachCheck,
+  type PwnedPasswordsOptions,
+  pwnedPasswordsCheck,
+} from './accounts/breached.ts';
 export { normaliseEmail } from './accounts/input.ts';
 export {
   type Argon2Params,

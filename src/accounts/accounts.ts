@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { ClientInfo, IssuedSession, SessionEngine, SessionView } from '../core/engine.ts';
-import { EmailTakenError, type FieldIssue, UnauthenticatedError } from '../core/errors.ts';
+import {
+  EmailTakenError,
+  type FieldIssue,
+  UnauthenticatedError,
+  WeakPasswordError,
+} from '../core/errors.ts';
 import type { AuditLog, SessionRecord, SessionUser } from '../core/store.ts';
 import { type Actor, adminRevokeAll, adminRevokeEveryone, setLocked, setRoles } from './admin.ts';
+import type { BreachCheck } from './breached.ts';
 import { type AccountsContext, eventRecorder } from './context.ts';
 import { Credentials, type PasswordOperation, refuseThrottled } from './credentials.ts';
 import { asObject, collect, readEmail, readFlag, readName, throwIssues } from './input.ts';
@@ -26,6 +32,11 @@ export interface AccountsOptions {
   defaultRoles?: readonly string[];
   /** Clock in epoch ms; give it the engine's clock. @default Date.now */
   now?: () => number;
+  /**
+   * Refuses new passwords found in a breach corpus (sign-up, password change), e.g.
+   * `pwnedPasswordsCheck()`. @default none (only the common-password list, offline)
+   */
+  breachCheck?: BreachCheck;
 }
 
 /** A signed-in user and the session to set as a cookie. */
@@ -46,6 +57,7 @@ export class Accounts {
   readonly #credentials: Credentials;
   readonly #signupPerIp: Throttle;
   readonly #defaultRoles: readonly string[];
+  readonly #breachCheck: BreachCheck | null;
 
   constructor(options: AccountsOptions) {
     const now = options.now ?? Date.now;
@@ -57,6 +69,7 @@ export class Accounts {
       record: eventRecorder(options.audit, now),
     };
     this.#hasher = options.hasher ?? new PasswordHasher();
+    this.#breachCheck = options.breachCheck ?? null;
     this.#credentials = new Credentials(this.#ctx, this.#hasher, {
       perAccount: t.loginPerAccount ?? new Throttle({ ...THROTTLE_PRESETS.loginPerAccount, now }),
       perIp: t.loginPerIp ?? new Throttle({ ...THROTTLE_PRESETS.loginPerIp, now }),
@@ -89,6 +102,7 @@ export class Accounts {
     }
     throwIssues(issues);
     const password = checkPasswordPolicy(body.password);
+    await this.#refuseBreached(password);
     if ((await users.findByEmail(email)) !== null) throw new EmailTakenError();
     const at = now();
     const user: UserRecord = {
@@ -190,6 +204,7 @@ export class Accounts {
     throwIssues(issues);
     const next = checkPasswordPolicy(body.newPassword, 'newPassword');
     const owner = await this.#verifyOwner(session, user, current, client, 'password.change');
+    await this.#refuseBreached(next);
     const at = now();
     const updated = await users.update(owner.id, {
       passwordHash: await this.#hasher.hash(next),
@@ -253,6 +268,15 @@ export class Accounts {
   /** Admin: ends every session of every user but the actor's current one; returns how many. */
   adminRevokeEveryone(actor: Actor, client?: ClientInfo): Promise<number> {
     return adminRevokeEveryone(this.#ctx, actor, client);
+  }
+
+  /** WeakPasswordError('breached') when the breach check finds the new password. */
+  async #refuseBreached(password: string): Promise<void> {
+    if (this.#breachCheck === null || !(await this.#breachCheck(password))) return;
+    throw new WeakPasswordError(
+      'breached',
+      'This password has appeared in a data breach. Choose another.',
+    );
   }
 
   /** Password check for a signed-in user (re-auth, password change), throttled like login. */

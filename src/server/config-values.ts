@@ -236,6 +236,24 @@ export function parseHttpUrl(raw: unknown): URL {
   return url;
 }
 
+/** Have I Been Pwned's Pwned Passwords range API (k-anonymity). */
+export const PWNED_PASSWORDS_URL = 'https://api.pwnedpasswords.com/range/';
+
+/**
+ * Where new passwords are screened for breaches: `off` (null), `hibp` (Have I Been Pwned's range
+ * API) or the http(s) URL of a range API mirror, to which the 5-character hash prefix is appended.
+ */
+export function parseBreachedPasswords(raw: unknown): URL | null {
+  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+  if (text === 'off') return null;
+  if (text === 'hibp') return new URL(PWNED_PASSWORDS_URL);
+  try {
+    return parseHttpUrl(raw);
+  } catch {
+    throw new BadValue(`must be off, hibp or an http(s) URL of a range API, got ${shown(raw)}`);
+  }
+}
+
 /** A JWT audience: 1 to 256 visible characters (typically the internal service's URL). */
 export function parseAudience(raw: unknown): string {
   const text = typeof raw === 'string' ? raw.trim() : '';

@@ -53,6 +53,11 @@ export interface ServerConfig {
    * any unknown path (ASVS 5.0 13.4.5). Secret: never logged.
    */
   readonly metricsToken: string | null;
+  /**
+   * Screens new passwords (sign-up, change) against this Pwned Passwords range API; null: off
+   * (only the offline common-password list).
+   */
+  readonly breachedPasswords: URL | null;
   /** First start only: create this admin when there are no users. */
   readonly bootstrapAdmin: { readonly email: string; readonly password: string } | null;
   readonly production: boolean;
@@ -85,6 +90,7 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     bodyLimitBytes: 16_384,
     logLevel: 'silent',
     metricsToken: null,
+    breachedPasswords: null,
     bootstrapAdmin: null,
     production: false,
     keysSecret: null,
@@ -213,6 +219,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
     bodyLimitBytes: r.get('bodyLimit', 16_384),
     logLevel: r.get('logLevel', 'info'),
     metricsToken: r.get('metricsToken', null),
+    breachedPasswords: r.get('breachedPasswords', null),
     bootstrapAdmin:
       adminEmail !== null && adminPassword !== null
         ? { email: adminEmail, password: adminPassword }
@@ -249,6 +256,7 @@ export function describeConfig(config: ServerConfig): Record<string, unknown> {
     bodyLimitBytes: config.bodyLimitBytes,
     logLevel: config.logLevel,
     metricsEnabled: config.metricsToken !== null,
+    breachedPasswords: config.breachedPasswords?.href ?? null,
     production: config.production,
     bootstrapAdmin: config.bootstrapAdmin === null ? null : { email: config.bootstrapAdmin.email },
     signingKeysEncrypted: config.keysSecret !== null,

@@ -1,4 +1,5 @@
 import { Accounts } from '../accounts/accounts.ts';
+import { pwnedPasswordsCheck } from '../accounts/breached.ts';
 import { THROTTLE_PRESETS, Throttle } from '../accounts/throttle.ts';
 import type { UserStore } from '../accounts/user-store.ts';
 import { SessionEngine } from '../core/engine.ts';
@@ -98,7 +99,21 @@ function assemble(stores: ServerStores, config: ServerConfig, options: CreateSer
     now,
     ...(stores.feed ? { nearCache: { feed: stores.feed } } : {}),
   });
-  const accounts = new Accounts({ users: stores.users, engine, audit: stores.audit, now });
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const breachCheck = config.breachedPasswords
+    ? pwnedPasswordsCheck({
+        url: config.breachedPasswords.href,
+        onError: (err) =>
+          logger.warn({ event: 'breach_check_failed', err }, 'breached-password check failed'),
+      })
+    : undefined;
+  const accounts = new Accounts({
+    users: stores.users,
+    engine,
+    audit: stores.audit,
+    now,
+    ...(breachCheck ? { breachCheck } : {}),
+  });
   const publicOrigin = config.publicUrl?.origin;
   const secret = config.keysSecret === null ? null : Buffer.from(config.keysSecret, 'base64url');
   const keys = new SigningKeys({ store: stores.keys, seal: createKeySeal(secret), now });
@@ -109,7 +124,7 @@ function assemble(stores: ServerStores, config: ServerConfig, options: CreateSer
     users: stores.users,
     sessions: stores.sessions,
     audit: stores.audit,
-    logger: options.logger ?? createLogger({ level: config.logLevel }),
+    logger,
     metrics: createMetrics(),
     originCheck: createOriginCheck({
       trustedOrigins: config.trustedOrigins,
