@@ -199,6 +199,15 @@ export class SessionEngine {
    * several percent of its throughput. Never throws: store failures reject the returned promise.
    */
   check(token: unknown, client: ClientInfo = {}): MaybePromise<ValidateResult> {
+    try {
+      return this.#throttledCheck(token, client);
+    } catch (error) {
+      return Promise.reject(error); // a synchronous store failed: fail closed, as an async one
+    }
+  }
+
+  /** The guess limiter around #check: a blocked client is refused, each refusal counted. */
+  #throttledCheck(token: unknown, client: ClientInfo): MaybePromise<ValidateResult> {
     const now = this.#now();
     const key = client.ip ?? null;
     const limiter = key === null ? undefined : this.#limiter;
@@ -206,12 +215,7 @@ export class SessionEngine {
       const wait = limiter.blockedForSeconds(key, now);
       if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
     }
-    let result: MaybePromise<ValidateResult>;
-    try {
-      result = this.#check(token, now, client);
-    } catch (error) {
-      return Promise.reject(error); // a synchronous store failed: fail closed, as an async one
-    }
+    const result = this.#check(token, now, client);
     if (limiter === undefined || key === null) return result;
     const counted = (r: ValidateResult) => {
       if (!r.ok) limiter.recordFailure(key, now);
@@ -272,7 +276,8 @@ export class SessionEngine {
     const current = await this.#followRotation(tombstone, read.now, read.client);
     if (current === null) return { ok: false, reason: 'rotated_reuse' };
     // Same user: rotation never changes userId.
-    return this.#checkUser(read, current, user ?? (await this.#users.findById(current.userId)));
+    const owner = user !== undefined ? user : await this.#users.findById(current.userId);
+    return this.#checkUser(read, current, owner);
   }
 
   /** The user's lock and the session's expiry (by the user's current roles); fills the cache. */

@@ -431,6 +431,22 @@ describe('SessionEngine.check (no promise when nothing has to be waited for)', (
     await assert.rejects(engine.validate(token), { code: 'store_unavailable' });
   });
 
+  it('never throws: a guess limiter that fails rejects the promise too', async () => {
+    const broken: GuessLimiter = {
+      blockedForSeconds: () => {
+        throw new Error('limiter down');
+      },
+      recordFailure: () => {},
+    };
+    const { engine, user } = await syncSetup({}, broken);
+    const { token } = await engine.create(user);
+    let answer: unknown;
+    assert.doesNotThrow(() => {
+      answer = engine.check(token, { ip: '192.0.2.1' });
+    });
+    await assert.rejects(answer as Promise<unknown>, /limiter down/);
+  });
+
   it('counts synchronous refusals for the guess limiter like asynchronous ones', async () => {
     const failures: string[] = [];
     const limiter: GuessLimiter = {
