@@ -1,5 +1,5 @@
 import { type PublicUser, toPublicUser } from '../accounts/public-user.ts';
-import { EmailTakenError } from '../core/errors.ts';
+import { ConfigError, EmailTakenError, WeakPasswordError } from '../core/errors.ts';
 import type { Logger } from './logger.ts';
 import type { Services } from './services.ts';
 
@@ -58,6 +58,10 @@ export async function bootstrapAdmin(
     await createUser(services, admin, { admin: true, actor: 'bootstrap' });
   } catch (error) {
     if (error instanceof EmailTakenError) return 'skipped'; // another process won the race
+    if (error instanceof WeakPasswordError) {
+      // The config check already applied the offline rules; this is the breach screening.
+      throw new ConfigError(`COATCHECK_ADMIN_PASSWORD: ${error.message}`);
+    }
     throw error;
   }
   logger.info(

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { loadConfig } from '../../src/server/config.ts';
+import { loadConfig, testConfig } from '../../src/server/config.ts';
+import { createLogger } from '../../src/server/logger.ts';
+import { startServer as startRealServer } from '../../src/server/serve.ts';
 import { assertProblem, type Harness, PW, startServer } from './harness.ts';
 
 // COATCHECK_BREACHED_PASSWORDS end to end: the server screens new passwords against a range API
@@ -53,5 +58,28 @@ test('COATCHECK_BREACHED_PASSWORDS: off by default; off, hibp or an http(s) URL'
       /COATCHECK_BREACHED_PASSWORDS: must be off, hibp or an http\(s\) URL/,
       bad,
     );
+  }
+});
+
+test('a breached first-admin password stops start-up with a ConfigError naming the setting', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'coatcheck-breached-'));
+  try {
+    const config = testConfig({
+      dataDir,
+      breachedPasswords: h.config.breachedPasswords,
+      bootstrapAdmin: { email: 'root@example.test', password: BREACHED },
+    });
+    await assert.rejects(
+      startRealServer(config, { logger: createLogger({ level: 'silent' }) }),
+      (error) => {
+        assert.ok(error instanceof Error);
+        assert.equal(error.name, 'ConfigError');
+        assert.match(error.message, /^COATCHECK_ADMIN_PASSWORD: .*data breach/);
+        assert.ok(!error.message.includes(BREACHED), 'the password is not echoed');
+        return true;
+      },
+    );
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
