@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readBodyLimited } from '../core/body.ts';
 
 /**
  * Breached-password screening (ASVS 5.0 V6.2.12, NIST SP 800-63B §3.1.1.2): a new password found
@@ -24,6 +25,7 @@ export interface PwnedPasswordsOptions {
 
 /** The largest answer read: a padded range holds ~1,000 lines of ~40 bytes. */
 const MAX_RANGE_BYTES = 1 << 20;
+const UTF8 = new TextDecoder();
 
 /**
  * Have I Been Pwned's Pwned Passwords range API, by k-anonymity: only the first 5 hex characters
@@ -45,10 +47,7 @@ export function pwnedPasswordsCheck(options: PwnedPasswordsOptions = {}): Breach
         redirect: 'error',
       });
       if (!response.ok) throw new Error(`breach check: HTTP ${response.status}`);
-      const length = Number(response.headers.get('content-length') ?? 0);
-      if (length > MAX_RANGE_BYTES) throw new Error('breach check: answer too large');
-      const body = await response.text();
-      if (body.length > MAX_RANGE_BYTES) throw new Error('breach check: answer too large');
+      const body = UTF8.decode(await readBodyLimited(response, MAX_RANGE_BYTES));
       for (const line of body.split('\n')) {
         const [hashSuffix, count] = line.trim().split(':');
         // Padding lines carry a count of 0: they are not breached passwords.

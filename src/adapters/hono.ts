@@ -1,5 +1,6 @@
 import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import type { PublicUser } from '../accounts/public-user.ts';
+import { readBodyLimited } from '../core/body.ts';
 import type { ClientInfo } from '../core/engine.ts';
 import {
   CoatcheckError,
@@ -33,7 +34,7 @@ import {
   signInWithPassword,
   startSession,
 } from './sign-in.ts';
-import { DEFAULT_MAX_FORM_BYTES, readBodyLimited } from './web-form.ts';
+import { DEFAULT_MAX_FORM_BYTES } from './web-form.ts';
 
 /**
  * Coatcheck as Hono middleware, for any runtime Hono runs on: the cross-origin check, the session

@@ -1,4 +1,5 @@
-import { InvalidInputError, PayloadTooLargeError } from '../core/errors.ts';
+import { readBodyLimited } from '../core/body.ts';
+import { InvalidInputError } from '../core/errors.ts';
 import { mediaTypeEssence } from '../core/media-type.ts';
 
 /**
@@ -31,49 +32,4 @@ export async function readFormLimited(request: Request, limitBytes: number): Pro
   } catch {
     throw new InvalidInputError([{ field: 'body', message: 'must be a well-formed form' }]);
   }
-}
-
-/**
- * The request's whole body, or 413 PayloadTooLargeError past `limitBytes`: by Content-Length up
- * front (nothing read), else as soon as more than that has streamed in.
- */
-export function readBodyLimited(
-  request: Request,
-  limitBytes: number,
-): Promise<Uint8Array<ArrayBuffer>> {
-  if (Number(request.headers.get('content-length')) > limitBytes) {
-    return Promise.reject(new PayloadTooLargeError(limitBytes));
-  }
-  return readLimited(request.body, limitBytes);
-}
-
-async function readLimited(
-  body: ReadableStream<Uint8Array> | null,
-  limit: number,
-): Promise<Uint8Array<ArrayBuffer>> {
-  if (body === null) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw new PayloadTooLargeError(limit);
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
 }

@@ -19,7 +19,7 @@ const sha1 = (text: string) => createHash('sha1').update(text).digest('hex').toU
 
 /** What the range server saw, and how it answers. */
 const seen: { url: string; headers: IncomingHttpHeaders }[] = [];
-let mode: 'ok' | 'error' | 'hang' = 'ok';
+let mode: 'ok' | 'error' | 'hang' | 'huge' = 'ok';
 let server: Server;
 let base: string;
 
@@ -27,6 +27,14 @@ before(async () => {
   server = createServer((req, res) => {
     seen.push({ url: req.url ?? '', headers: req.headers });
     if (mode === 'hang') return; // never answers
+    if (mode === 'huge') {
+      // Chunked (no Content-Length): the reader must stop at its limit, not buffer it all.
+      const line = `${sha1(BREACHED).slice(5)}:1\r\n`.repeat(1000);
+      res.writeHead(200);
+      for (let i = 0; i < 40; i++) res.write(line);
+      res.end();
+      return;
+    }
     if (mode === 'error') {
       res.writeHead(503).end();
       return;
@@ -91,6 +99,18 @@ describe('pwnedPasswordsCheck', () => {
     assert.equal(errors.length, 3);
     mode = 'ok';
   });
+});
+
+test('fails open on an answer past 1 MiB, even a chunked one that holds the hash', async () => {
+  const errors: unknown[] = [];
+  mode = 'huge';
+  assert.equal(
+    await pwnedPasswordsCheck({ url: base, onError: (e) => errors.push(e) })(BREACHED),
+    false,
+  );
+  mode = 'ok';
+  assert.equal(errors.length, 1);
+  assert.equal((errors[0] as { code?: string }).code, 'payload_too_large');
 });
 
 describe('Accounts with a breach check', () => {
