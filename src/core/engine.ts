@@ -210,13 +210,11 @@ export class SessionEngine {
   #throttledCheck(token: unknown, client: ClientInfo): MaybePromise<ValidateResult> {
     const now = this.#now();
     const key = client.ip ?? null;
-    const limiter = key === null ? undefined : this.#limiter;
-    if (limiter !== undefined && key !== null) {
-      const wait = limiter.blockedForSeconds(key, now);
-      if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
-    }
+    const limiter = this.#limiter;
+    if (key === null || limiter === undefined) return this.#check(token, now, client);
+    const wait = limiter.blockedForSeconds(key, now);
+    if (wait > 0) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
     const result = this.#check(token, now, client);
-    if (limiter === undefined || key === null) return result;
     const counted = (r: ValidateResult) => {
       if (!r.ok) limiter.recordFailure(key, now);
       return r;
