@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ export const PW = 'correct horse battery staple';
 
 /** A running app. */
 export interface App {
-  /** `http://localhost:<port>` */
+  /** `http://localhost:<port>` (`https://` with TLS) */
   readonly base: string;
   readonly port: number;
   readonly services: Services;
@@ -56,8 +57,14 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** Starts the app on 127.0.0.1 (reached as localhost) with a fresh SQLite dir. */
-export async function startApp(overrides: Partial<ServerConfig> = {}): Promise<App> {
+/**
+ * Starts the app on 127.0.0.1 (reached as localhost) with a fresh SQLite dir; over HTTPS with
+ * `tls` (PEM key and certificate).
+ */
+export async function startApp(
+  overrides: Partial<ServerConfig> = {},
+  tls?: { readonly key: Buffer; readonly cert: Buffer },
+): Promise<App> {
   const dataDir = await mkdtemp(join(tmpdir(), 'coatcheck-e2e-'));
   const lines: string[] = [];
   const logger = createLogger({ level: 'info', destination: { write: (s) => lines.push(s) } });
@@ -65,12 +72,13 @@ export async function startApp(overrides: Partial<ServerConfig> = {}): Promise<A
   const config = testConfig({ dataDir, ...overrides });
   const services = createServices(config, { logger, now: () => clock.now });
   const app = createApp(services);
+  const options = { fetch: app.fetch, port: 0, hostname: '127.0.0.1' };
   const server = await listen((cb) =>
-    serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, cb),
+    serve(tls ? { ...options, createServer: createHttpsServer, serverOptions: tls } : options, cb),
   );
   const { port } = server.address() as AddressInfo;
   return {
-    base: `http://localhost:${port}`,
+    base: `${tls ? 'https' : 'http'}://localhost:${port}`,
     port,
     services,
     clock,
@@ -108,11 +116,11 @@ export async function startOtherSite(pages: Readonly<Record<string, string>>) {
  * Headless Chromium. Playwright gives every launch a fresh temporary user-data dir (removed on
  * close), and every `browser.newContext()` its own cookie jar and storage.
  */
-export function launchChromium(): Promise<Browser> {
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
   });
 }
 
