@@ -2,7 +2,8 @@ import { PayloadTooLargeError } from './errors.ts';
 
 /**
  * Reading a Web body (a Request's or a Response's) with a size limit, so nothing untrusted is ever
- * buffered whole: the form-token check of the adapters, the breached-password answer.
+ * buffered whole: JSON request bodies of the server, the adapters' form-token check, the
+ * breached-password answer.
  */
 
 /** What readBodyLimited reads: a Request or a Response. */

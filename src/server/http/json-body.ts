@@ -1,10 +1,7 @@
 import type { Context } from 'hono';
 import { asObject } from '../../accounts/input.ts';
-import {
-  InvalidInputError,
-  PayloadTooLargeError,
-  UnsupportedMediaTypeError,
-} from '../../core/errors.ts';
+import { readBodyLimited } from '../../core/body.ts';
+import { InvalidInputError, UnsupportedMediaTypeError } from '../../core/errors.ts';
 import { mediaTypeEssence } from '../../core/media-type.ts';
 
 /**
@@ -26,9 +23,7 @@ export async function readJsonBody(
   limitBytes: number,
 ): Promise<Record<string, unknown>> {
   if (!isJson(c.req.header('content-type'))) throw new UnsupportedMediaTypeError();
-  const declared = Number(c.req.header('content-length'));
-  if (declared > limitBytes) throw new PayloadTooLargeError(limitBytes);
-  const bytes = await readLimited(c.req.raw.body, limitBytes);
+  const bytes = await readBodyLimited(c.req.raw, limitBytes);
   let value: unknown;
   try {
     value = JSON.parse(UTF8.decode(bytes));
@@ -49,32 +44,6 @@ function isJson(header: string | undefined): boolean {
     const [name, value] = param.split('=').map((s) => s.trim().toLowerCase());
     return name !== 'charset' || value === 'utf-8' || value === '"utf-8"';
   });
-}
-
-/**
- * Reads at most `limit` bytes. Past it, stops reading and throws; the unread rest is left to the
- * server (Node drains or closes the connection after the 413 is sent).
- */
-async function readLimited(
-  body: ReadableStream<Uint8Array> | null,
-  limit: number,
-): Promise<Uint8Array> {
-  if (body === null) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) throw new PayloadTooLargeError(limit);
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return Buffer.concat(chunks, size);
 }
 
 function bodyIssue(message: string): InvalidInputError {
