@@ -8,6 +8,7 @@ export { Accounts, type AccountsOptions, type SignedIn } from './accounts/accoun
 export { type Actor, ADMIN_ROLE } from './accounts/admin.ts';
 export {
   type BreachCheck,
+  PWNED_PASSWORDS_URL,
   type PwnedPasswordsOptions,
   pwnedPasswordsCheck,
 } from './accounts/breached.ts';

@@ -9,12 +9,15 @@ import { readBodyLimited } from '../core/body.ts';
 /** True when `password` appears in a breach corpus. Must not throw: fail open (false) instead. */
 export type BreachCheck = (password: string) => Promise<boolean>;
 
+/** Have I Been Pwned's Pwned Passwords range API. */
+export const PWNED_PASSWORDS_URL = 'https://api.pwnedpasswords.com/range/';
+
 /** Options of pwnedPasswordsCheck. */
 export interface PwnedPasswordsOptions {
   /**
    * The range API: `<url><first 5 hex chars of SHA-1>` answers `SUFFIX:COUNT` lines (a mirror
    * such as haveibeenpwned's PwnedPasswordsDownloader output served over HTTP works too).
-   * @default 'https://api.pwnedpasswords.com/range/'
+   * @default PWNED_PASSWORDS_URL
    */
   url?: string;
   /** Give up after this long and accept the password (fail open). @default 2000 */
@@ -34,7 +37,7 @@ const UTF8 = new TextDecoder();
  * (sign-ups must not depend on a third party being up) and is reported to `onError`.
  */
 export function pwnedPasswordsCheck(options: PwnedPasswordsOptions = {}): BreachCheck {
-  const url = options.url ?? 'https://api.pwnedpasswords.com/range/';
+  const url = options.url ?? PWNED_PASSWORDS_URL;
   const timeoutMs = options.timeoutMs ?? 2000;
   return async (password) => {
     // SHA-1 because the corpus is keyed by it; it protects nothing here (only 20 bits are sent).

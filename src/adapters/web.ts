@@ -99,7 +99,7 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
     return refusal ? problemResponse(refusal) : null;
   };
 
-  /** A CoatcheckError as its problem response (a 503 is told to onError); anything else rethrown. */
+  /** A CoatcheckError as its problem response (a 503 told to onError); anything else rethrown. */
   const problemFor = (error: unknown): Response => {
     if (!(error instanceof CoatcheckError)) throw error;
     if (error instanceof StoreUnavailableError) onError(error);

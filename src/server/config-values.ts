@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { PWNED_PASSWORDS_URL } from '../accounts/breached.ts';
 import { normaliseEmail } from '../accounts/input.ts';
 import { checkPasswordPolicy } from '../accounts/password-policy.ts';
 import { sessionCookieName } from '../core/cookie.ts';
@@ -235,9 +236,6 @@ export function parseHttpUrl(raw: unknown): URL {
   }
   return url;
 }
-
-/** Have I Been Pwned's Pwned Passwords range API (k-anonymity). */
-export const PWNED_PASSWORDS_URL = 'https://api.pwnedpasswords.com/range/';
 
 /**
  * Where new passwords are screened for breaches: `off` (null), `hibp` (Have I Been Pwned's range

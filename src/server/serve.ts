@@ -29,7 +29,10 @@ export interface StartServerOptions {
   shutdownGraceMs?: number;
   /** How often expired sessions are swept from the store. @default 600000 (10 min) */
   sweepIntervalMs?: number;
-  /** What a user may download (POST /auth/download-tokens, the account page). @default ownFolderPolicy */
+  /**
+   * What a user may download (POST /auth/download-tokens, the account page).
+   * @default ownFolderPolicy
+   */
   downloadPolicy?: DownloadPolicy;
 }
 

@@ -6,7 +6,7 @@ export class MemoryUserStore implements UserStore {
   readonly #users = new Map<string, UserRecord>();
   readonly #idByEmail = new Map<string, string>();
 
-  /** The stored frozen record, or null. Synchronous: the engine then validates without a promise. */
+  /** The stored frozen record, or null. Synchronous: the engine validates without a promise. */
   findById(id: string): UserRecord | null {
     return this.#users.get(id) ?? null;
   }

@@ -118,7 +118,10 @@ export class SqliteSessionStore implements SessionStore {
     return row === undefined ? null : toRecord(row);
   }
 
-  /** The session and its user (null when the user row is gone) in one read; null when absent. Synchronous. */
+  /**
+   * The session and its user (null when the user row is gone) in one read; null when absent.
+   * Synchronous.
+   */
   getWithUser(id: string): { session: SessionRecord; user: SessionUser | null } | null {
     let row: Row | undefined;
     try {

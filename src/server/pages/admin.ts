@@ -28,9 +28,10 @@ import { type NoticeCode, noticeText, withNotice } from './notices.ts';
 
 /**
  * The admin page: every user with roles, lock state and live session count, and per user the
- * forms to set roles, lock or unlock, and end all sessions; below it, ending everyone's. Viewing needs the admin role; each
- * action also needs a fresh session (Accounts enforces both; a stale one gets the password
- * prompt). Role changes and locks take effect at the target's next request.
+ * forms to set roles, lock or unlock, and end all sessions; below the table, a form ending
+ * everyone's. Viewing needs the admin role; each action also needs a fresh session (Accounts
+ * enforces both; a stale one gets the password prompt). Role changes and locks take effect at the
+ * target's next request.
  */
 
 /** Users per admin page. */
@@ -94,7 +95,7 @@ function userRow(row: AdminRow, csrfToken: string, isSelf: boolean): Html {
 </tr>`;
 }
 
-/** GET /admin, the per-user actions (roles, lock, unlock, revoke all sessions) and signing out everyone. */
+/** GET /admin, the per-user actions (roles, lock, unlock, revoke all) and signing out everyone. */
 export function mountAdmin(app: Hono<AppEnv>, services: Services): void {
   const { accounts, users, engine } = services;
 
@@ -123,17 +124,17 @@ export function mountAdmin(app: Hono<AppEnv>, services: Services): void {
     return sendPage(c, await render(c, auth, { notice: noticeText(c.req.query('notice')) }));
   });
 
-  /** Mounts one admin action: admits the post, runs `act`, redirects with `done`. */
-  const action = (
-    name: string,
+  /** Mounts one admin form post at `path`: admits the post, runs `act`, redirects with `done`. */
+  const mount = (
+    path: string,
     done: NoticeCode,
-    act: (post: SignedInPost, id: string, c: Context<AppEnv>) => Promise<unknown>,
+    act: (post: SignedInPost, c: Context<AppEnv>) => Promise<unknown>,
   ) => {
-    app.post(`/admin/users/:id/${name}`, async (c) => {
+    app.post(path, async (c) => {
       const post = await signedInPost(c, services, '/admin');
       if (post instanceof Response) return post;
       try {
-        await act(post, c.req.param('id'), c);
+        await act(post, c);
         return seeOther(c, withNotice('/admin', done));
       } catch (error) {
         const retry = (errors: readonly string[]) => render(c, post.auth, { errors });
@@ -141,6 +142,14 @@ export function mountAdmin(app: Hono<AppEnv>, services: Services): void {
       }
     });
   };
+  /** A per-user action at /admin/users/:id/<name>. */
+  const action = (
+    name: string,
+    done: NoticeCode,
+    act: (post: SignedInPost, id: string, c: Context<AppEnv>) => Promise<unknown>,
+  ) =>
+    // The path always has :id; Hono types a param of a non-literal path as possibly undefined.
+    mount(`/admin/users/:id/${name}`, done, (post, c) => act(post, c.req.param('id') ?? '', c));
 
   action('roles', 'roles_changed', (post, id, c) => {
     const roles = field(post.fields, 'roles')
@@ -159,16 +168,8 @@ export function mountAdmin(app: Hono<AppEnv>, services: Services): void {
     services.metrics.revocations.inc({ kind: 'admin' }, revoked);
   });
 
-  app.post('/admin/sessions/revoke-everyone', async (c) => {
-    const post = await signedInPost(c, services, '/admin');
-    if (post instanceof Response) return post;
-    try {
-      const revoked = await accounts.adminRevokeEveryone(post.auth, clientInfo(c));
-      services.metrics.revocations.inc({ kind: 'admin' }, revoked);
-      return seeOther(c, withNotice('/admin', 'everyone_revoked'));
-    } catch (error) {
-      const retry = (errors: readonly string[]) => render(c, post.auth, { errors });
-      return failurePage(c, services, error, retry, '/admin');
-    }
+  mount('/admin/sessions/revoke-everyone', 'everyone_revoked', async (post, c) => {
+    const revoked = await accounts.adminRevokeEveryone(post.auth, clientInfo(c));
+    services.metrics.revocations.inc({ kind: 'admin' }, revoked);
   });
 }

@@ -16,9 +16,9 @@ import type { Services } from '../services.ts';
 
 /**
  * Administration API: list users and their sessions, change roles, lock, revoke all of a user's
- * sessions, or everyone's. Every route needs a signed-in admin (401 signed out, 403 otherwise) with a fresh
- * session (401 `reauth_required`, ASVS 5.0 V7.5.3); changes are effective at the target's next
- * request because validation reads roles and locks afresh.
+ * sessions, or everyone's. Every route needs a signed-in admin (401 signed out, 403 otherwise)
+ * with a fresh session (401 `reauth_required`, ASVS 5.0 V7.5.3); changes are effective at the
+ * target's next request because validation reads roles and locks afresh.
  */
 
 const DEFAULT_PAGE = 50;
