@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { CoatcheckError } from '../core/errors.ts';
+import { LatencyHistogram } from './latency-histogram.ts';
 
 /** Prometheus metrics of one server, on their own registry (several servers can share a process). */
 export interface Metrics {
@@ -11,7 +12,7 @@ export interface Metrics {
   /** Sessions revoked, by kind: logout, one, others, admin, password_change. */
   readonly revocations: Counter<'kind'>;
   /** Request latency in seconds by method, route pattern and status. */
-  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly httpDuration: LatencyHistogram;
 }
 
 /**
@@ -38,12 +39,10 @@ export function createMetrics(countActiveSessions?: () => Promise<number>): Metr
     labelNames: ['kind'] as const,
     registers: [registry],
   });
-  const httpDuration = new Histogram({
+  const httpDuration = new LatencyHistogram(registry, {
     name: 'coatcheck_http_request_duration_seconds',
     help: 'HTTP request latency',
-    labelNames: ['method', 'route', 'status'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-    registers: [registry],
   });
   new Gauge({
     name: 'coatcheck_active_sessions',

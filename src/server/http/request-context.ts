@@ -69,7 +69,7 @@ export function requestContext(
       const method = KNOWN_METHODS.has(c.req.method) ? c.req.method : 'OTHER';
       const route = routeLabel(c);
       const status = c.res.status;
-      metrics.httpDuration.observe({ method, route, status: String(status) }, seconds);
+      metrics.httpDuration.observe(method, route, status, seconds);
       accessLog({
         requestId,
         method,
