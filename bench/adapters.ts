@@ -3,8 +3,10 @@
  * Fastify, Hono, Web) against the same framework's bare route (same handler, no Coatcheck), one
  * run, as ratios. Target (issue 6): ≥ 0.8× bare.
  *
- * Each server runs in its own child process (this file with `--serve`) so the load generator
- * (autocannon, in this process) and the server each get a core. Three variants per framework:
+ * Each server runs in its own child process (this file with `--serve`) so the load generator and
+ * the server each get a core. The load comes from bench/lib/load.ts like every other bench here:
+ * wrk when it is on PATH, else autocannon, which on a small VM saturates first (it capped every bare
+ * server near 25k req/s, squeezing the ratios towards 1). Three variants per framework:
  * bare (no Coatcheck), and behind Coatcheck on the memory store and on the embedded SQLite store.
  * The authenticated request carries a valid session cookie: every request is one
  * `engine.validate` (one store read; the renewal write is due once a minute, never during a run).
@@ -20,7 +22,6 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
-import autocannon from 'autocannon';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
@@ -37,6 +38,7 @@ import {
   instructionsPerRequest,
   requireValgrind,
 } from './lib/instructions.ts';
+import { loadTool, runLoad } from './lib/load.ts';
 
 const FRAMEWORKS = ['express', 'fastify', 'hono', 'web'] as const;
 type Framework = (typeof FRAMEWORKS)[number];
@@ -150,7 +152,7 @@ function print(rows: Row[], run: { seconds: number; rounds: number; load: string
   const r = (x: number) => `${x.toFixed(2)}×${x >= 0.8 ? ' ' : '!'}`.padStart(7);
   console.log(
     `\nbench:adapters: best of ${run.rounds} rounds × ${run.seconds} s per variant, 32 connections, ` +
-      `${process.version}, load average ${run.load} → ${loadavg()[0]?.toFixed(1)} (${cpus().length} CPUs)`,
+      `${loadTool}, ${process.version}, load average ${run.load} → ${loadavg()[0]?.toFixed(1)} (${cpus().length} CPUs)`,
   );
   console.log('authenticated ÷ bare, by requests/s and by requests per server CPU-second; ! < 0.8');
   console.log(
@@ -182,17 +184,19 @@ async function measure(framework: Framework, variant: Variant, seconds: number):
     const { url, headers } = requestFor(framework, variant, await listening(child));
     const probe = await fetch(url, { headers });
     if (probe.status !== 200) throw new Error(`${framework}/${variant}: status ${probe.status}`);
+    const body = await probe.text();
+    if (body !== JSON.stringify(BODY)) throw new Error(`${framework}/${variant}: body ${body}`);
+    // runLoad throws on any non-2xx answer or socket error.
     const load = (duration: number) =>
-      autocannon({ url, connections: 32, duration, headers, expectBody: JSON.stringify(BODY) });
+      runLoad({ url, connections: 32, seconds: duration, headers });
     await load(1); // warm-up: JIT, connection setup, SQLite page cache
     const cpuBefore = cpuSeconds(child.pid);
     const result = await load(seconds);
     const cpu = cpuSeconds(child.pid) - cpuBefore;
-    if (result.non2xx > 0 || result.errors > 0 || result.mismatches > 0) {
-      throw new Error(`${framework}/${variant}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-    }
-    const rps = result.requests.average;
-    return { rps, perCpuSecond: cpu > 0 ? result.requests.total / cpu : Number.NaN };
+    return {
+      rps: result.requestsPerSecond,
+      perCpuSecond: cpu > 0 ? result.requests / cpu : Number.NaN,
+    };
   } finally {
     child.kill();
   }
