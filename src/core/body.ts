@@ -48,11 +48,5 @@ async function readLimited(
   } finally {
     reader.releaseLock();
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
+  return Buffer.concat(chunks, size);
 }
