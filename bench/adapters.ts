@@ -32,6 +32,7 @@ import { coatcheck as forWeb } from '../src/adapters/web.ts';
 import { SessionEngine } from '../src/core/engine.ts';
 import { MemorySessionStore, MemoryUserStore } from '../src/stores/memory.ts';
 import { openSqliteStores } from '../src/stores/sqlite.ts';
+import { chosen } from './lib/args.ts';
 import {
   countOptions,
   describeCount,
@@ -94,12 +95,6 @@ async function countAll(): Promise<void> {
         ` ${r(count.bare / count.memory)}  ${r(count.bare / count.sqlite)}`,
     );
   }
-}
-
-/** The items named by `--<flag>=a,b` on the command line (all of them without the flag). */
-function chosen<T extends string>(all: readonly T[], flag: string): readonly T[] {
-  const named = new RegExp(`--${flag}=([\\w,]+)`).exec(process.argv.join(' '))?.[1]?.split(',');
-  return named === undefined ? all : all.filter((item) => named.includes(item));
 }
 
 /** The URL and the request headers for a server's `listening` line (see serveOne). */

@@ -13,7 +13,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { profile, progress, quick } from './lib/args.ts';
+import { chosen, profile, progress, quick } from './lib/args.ts';
 import { BenchEnvironment, CONTENDERS, type ContenderId } from './lib/contenders.ts';
 import {
   callgrind,
@@ -137,9 +137,7 @@ async function countInstructions(): Promise<void> {
   try {
     const perRequest = new Map<ContenderId, number>();
     // --only=coatcheck-redis-near-cache,fast-jwt-hs256 counts those alone (~3 min each).
-    const only = /--only=([\w,-]+)/.exec(process.argv.join(' '))?.[1]?.split(',');
-    const counted = IDS.filter((id) => only === undefined || only.includes(id));
-    for (const id of counted) {
+    for (const id of chosen(IDS, 'only')) {
       progress(`  ${id} under callgrind`);
       const child = await env.start(id);
       const headers = { [child.credential.header]: child.credential.value };

@@ -12,6 +12,12 @@ export function flag(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(prefix))?.slice(prefix.length);
 }
 
+/** The items named by `--<name>=a,b` on the command line (all of them without the flag). */
+export function chosen<T extends string>(all: readonly T[], name: string): readonly T[] {
+  const named = flag(name)?.split(',');
+  return named === undefined ? all : all.filter((item) => named.includes(item));
+}
+
 /** Prints a progress line to stderr (stdout carries the results). */
 export function progress(message: string): void {
   process.stderr.write(`${message}\n`);
