@@ -78,10 +78,12 @@ export interface EngineOptions {
   policy?: PolicyOptions;
   guessLimiter?: GuessLimiter;
   /**
-   * Caches validated sessions in-process, invalidated by a push feed shared by every node. Off by
-   * default; only worth it when the store is remote (Redis). See core/near-cache.ts for the rules.
+   * Caches validated sessions in-process (core/near-cache.ts has the rules), invalidated by a push
+   * feed shared by every node (Redis), or by the store's own change probe (SQLite: any commit to
+   * the file, by any process, empties it). By default on exactly when the store offers a probe
+   * and `users` is its `colocatedUsers`; `false` turns it off.
    */
-  nearCache?: NearCacheOptions;
+  nearCache?: NearCacheOptions | false;
   /** Clock in epoch ms. @default Date.now */
   now?: () => number;
   /** CSPRNG. @default crypto.randomBytes */
@@ -143,8 +145,8 @@ export class SessionEngine {
     this.#random = options.random;
     this.#joined =
       options.store.getWithUser !== undefined && options.store.colocatedUsers === options.users;
-    this.#cache = options.nearCache ? new NearCache(options.nearCache) : null;
-    this.#feed = options.nearCache?.feed ?? null;
+    this.#cache = nearCache(options, this.#joined);
+    this.#feed = options.nearCache ? (options.nearCache.feed ?? null) : null;
   }
 
   /** The near cache, when enabled (for metrics and tests). */
@@ -365,9 +367,9 @@ export class SessionEngine {
    * caches may not have heard (their own feed outage makes them bypass their caches anyway).
    */
   async #invalidate(invalidation: Invalidation): Promise<void> {
-    if (this.#cache === null || this.#feed === null) return;
+    if (this.#cache === null) return;
     this.#cache.invalidate(invalidation);
-    await this.#feed.publish(invalidation);
+    await this.#feed?.publish(invalidation);
   }
 
   /** Call after changing a user's roles, lock or identity: every node re-reads them at once. */
@@ -515,4 +517,12 @@ export function toView(session: SessionRecord, currentId?: string): SessionView 
     userAgent: session.userAgent,
     device: session.device,
   };
+}
+
+/** The engine's near cache: as configured, else on a store's probe when it covers the users too. */
+function nearCache(options: EngineOptions, joined: boolean): NearCache | null {
+  if (options.nearCache === false) return null;
+  if (options.nearCache?.feed || options.nearCache?.probe) return new NearCache(options.nearCache);
+  const probe = joined ? options.store.changes : undefined;
+  return probe === undefined ? null : new NearCache({ ...options.nearCache, probe });
 }

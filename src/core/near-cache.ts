@@ -1,4 +1,5 @@
-import type { SessionRecord, SessionUser } from './store.ts';
+import { ConfigError } from './errors.ts';
+import type { ChangeProbe, SessionRecord, SessionUser } from './store.ts';
 
 /** What changed: sessions by id, and users (every session of theirs) by id. */
 export interface Invalidation {
@@ -31,9 +32,12 @@ export interface InvalidationFeed {
   close(): Promise<void>;
 }
 
-/** Near-cache options. */
+/** Near-cache options: exactly one of `feed` and `probe`. */
 export interface NearCacheOptions {
-  readonly feed: InvalidationFeed;
+  /** Invalidations pushed by every node (Redis pub/sub). */
+  readonly feed?: InvalidationFeed;
+  /** Asked before every lookup; any change (or a throw) empties the cache. */
+  readonly probe?: ChangeProbe;
   /** Most sessions kept; the oldest entry is dropped beyond it. @default 10000 */
   readonly maxEntries?: number;
   /**
@@ -53,6 +57,8 @@ export interface CacheEntry {
 /**
  * In-process cache of validated sessions, correct under concurrent invalidation:
  * - it holds nothing while the feed is down (flushed on every state change);
+ * - with a probe instead of a feed, it is emptied whenever the store changed since the previous
+ *   lookup, and that lookup precedes the store read whose result it caches;
  * - a read that raced an invalidation is not cached: `fill` needs the epoch taken before the read,
  *   and every invalidation or state change moves the epoch on;
  * - entries expire after `maxAgeSeconds` whatever the feed says.
@@ -63,13 +69,18 @@ export class NearCache {
   readonly #byUser = new Map<string, Set<string>>();
   readonly #maxEntries: number;
   readonly #maxAgeMs: number;
+  readonly #probe: ChangeProbe | undefined;
   #live = false;
   #epoch = 0;
 
   constructor(options: NearCacheOptions) {
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#maxAgeMs = (options.maxAgeSeconds ?? 60) * 1000;
-    options.feed.subscribe({
+    this.#probe = options.probe;
+    if (options.feed && options.probe)
+      throw new ConfigError('A near cache takes a feed or a probe, not both.');
+    if (options.probe) this.#live = true;
+    options.feed?.subscribe({
       onMessage: (invalidation) => this.invalidate(invalidation),
       onState: (live) => this.#setLive(live),
     });
@@ -90,8 +101,12 @@ export class NearCache {
     return this.#epoch;
   }
 
-  /** The entry for a live, fresh session id, or undefined. Never serves while the feed is down. */
+  /**
+   * The entry for a live, fresh session id, or undefined. Never serves while the feed is down, or
+   * after the probe saw a change (call before every store read: it marks what a `fill` may keep).
+   */
   get(sessionId: string, now: number): CacheEntry | undefined {
+    if (this.#probe !== undefined && this.#changed(this.#probe)) return undefined;
     if (!this.#live) return undefined;
     const entry = this.#entries.get(sessionId);
     if (entry === undefined) return undefined;
@@ -133,6 +148,18 @@ export class NearCache {
       for (const id of this.#byUser.get(userId) ?? []) this.#entries.delete(id);
       this.#byUser.delete(userId);
     }
+  }
+
+  /** Asks the probe; on a change, or when it cannot tell, everything cached goes. */
+  #changed(probe: ChangeProbe): boolean {
+    let changed = true;
+    try {
+      changed = probe.changed();
+    } catch {
+      // Cannot tell (an I/O error): treated as a change, so this lookup goes to the store.
+    }
+    if (changed) this.#setLive(true);
+    return changed;
   }
 
   #setLive(live: boolean): void {

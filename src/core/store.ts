@@ -92,6 +92,21 @@ export interface SessionStore {
   readonly colocatedUsers?: UserLookup;
   /** Optional push feed for near caches: called after any other node changes a session. */
   onInvalidate?(listener: InvalidationListener): () => void;
+  /**
+   * Optional, for a store that other processes write directly (SQLite): tells whether anything,
+   * `colocatedUsers` included, changed since the previous call. With it (and `colocatedUsers`),
+   * the engine keeps a near cache without a feed (core/near-cache.ts).
+   */
+  readonly changes?: ChangeProbe;
+}
+
+/**
+ * A pull-based alternative to an invalidation feed: a cheap, synchronous check a near cache makes
+ * before every lookup.
+ */
+export interface ChangeProbe {
+  /** Whether anything may have been committed to the store since the previous call. */
+  changed(): boolean;
 }
 
 /** The user fields the engine needs on every validate, and all it returns of a user. */

@@ -22,8 +22,9 @@ export interface ServerConfig {
   /** Users, audit events and keys (and sessions without Redis) in PostgreSQL. null: SQLite. */
   readonly databaseUrl: string | null;
   /**
-   * Whether validated sessions are cached in-process, invalidated over Redis pub/sub: the setting
-   * (default true) with Redis sessions, always false without them (the start-up log says so).
+   * Whether validated sessions are cached in-process: the setting (default true) with Redis
+   * sessions (invalidated over pub/sub) or the embedded SQLite store (emptied by any commit to
+   * the file, by any process); always false with sessions in PostgreSQL (the start-up log says so).
    */
   readonly nearCache: boolean;
   /**
@@ -202,14 +203,16 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
   };
 
   const sessionStore = r.get('sessionStore', null);
+  const databaseUrl = r.get('databaseUrl', null);
   const config: ServerConfig = {
     port: r.get('port', 3000),
     host: r.get('host', '127.0.0.1'),
     dataDir: r.path('dataDir', './data'),
     sessionStore,
-    databaseUrl: r.get('databaseUrl', null),
-    // Read even without Redis, so a bad value is still reported.
-    nearCache: r.get('nearCache', true) && sessionStore !== null,
+    databaseUrl,
+    // Redis sessions: over pub/sub; the embedded SQLite store: on the file's own change probe.
+    // Sessions in PostgreSQL have neither, so no cache is claimed there.
+    nearCache: r.get('nearCache', true) && (sessionStore !== null || databaseUrl === null),
     publicUrl,
     trustedOrigins: r.get('trustedOrigins', []),
     trustedProxies: r.get('trustedProxies', []),

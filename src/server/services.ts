@@ -97,7 +97,8 @@ function assemble(stores: ServerStores, config: ServerConfig, options: CreateSer
     policy: config.session,
     guessLimiter: new Throttle({ ...THROTTLE_PRESETS.tokenGuessPerIp, now }),
     now,
-    ...(stores.feed ? { nearCache: { feed: stores.feed } } : {}),
+    // Redis: over the pub/sub feed; SQLite: the engine's default, the file's own change probe.
+    nearCache: stores.feed ? { feed: stores.feed } : config.nearCache ? {} : false,
   });
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const breachCheck = config.breachedPasswords

@@ -15,7 +15,7 @@ export interface StoreSettings {
   readonly sessionStoreUrl: string | null;
   /** `postgres://…`: users, audit events and keys (and sessions when there is no Redis). */
   readonly databaseUrl: string | null;
-  /** Cache validated sessions in-process, invalidated over Redis pub/sub. Redis only. */
+  /** With Redis sessions: open the near cache's pub/sub feed. */
   readonly nearCache: boolean;
 }
 

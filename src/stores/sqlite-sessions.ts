@@ -1,5 +1,12 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
-import type { SessionRecord, SessionStore, SessionTouch, SessionUser } from '../core/store.ts';
+import type {
+  ChangeProbe,
+  SessionRecord,
+  SessionStore,
+  SessionTouch,
+  SessionUser,
+} from '../core/store.ts';
+import { walChangeProbe } from './sqlite-changes.ts';
 import { failure, rollback } from './sqlite-db.ts';
 import { readSessionUser, SESSION_USER_COLUMNS, type SqliteUserStore } from './sqlite-users.ts';
 
@@ -49,6 +56,8 @@ export class SqliteSessionStore implements SessionStore {
   readonly #getWithUser: StatementSync;
   /** The user store `getWithUser` reads (set only when given one on the same database). */
   readonly colocatedUsers?: SqliteUserStore;
+  /** Whether any process committed to the file since the last call (absent when in-memory). */
+  readonly changes?: ChangeProbe;
 
   /** Prepares every statement once; `close()` closes `db` (shared with the other SQLite stores). */
   constructor(db: DatabaseSync, options: SqliteStoreOptions = {}) {
@@ -90,6 +99,8 @@ export class SqliteSessionStore implements SessionStore {
          WHERE s.id = ?1 AND s.expires_at > ?2`,
       );
       this.#getWithUser.setReturnArrays(true);
+      const changes = walChangeProbe(db);
+      if (changes) this.changes = changes;
     } catch (error) {
       throw failure('prepare', error);
     }

@@ -314,13 +314,16 @@ describe('loadConfig for the scale-out stores (Redis sessions, PostgreSQL users)
     return found[0] ?? '';
   }
 
-  it('starts on the embedded store when no store URL is set, with no near cache (it needs Redis)', () => {
+  it('starts on the embedded store when no store URL is set, with its near cache unless off', () => {
     const c = load({});
     assert.equal(c.sessionStore, null);
     assert.equal(c.databaseUrl, null);
-    assert.equal(c.nearCache, false);
-    assert.equal(load({ COATCHECK_NEAR_CACHE: 'true' }).nearCache, false, 'not claimed on SQLite');
-    assert.equal(describeConfig(load({ COATCHECK_NEAR_CACHE: 'true' })).nearCache, false);
+    assert.equal(c.nearCache, true);
+    assert.equal(load({ COATCHECK_NEAR_CACHE: 'false' }).nearCache, false);
+    assert.equal(describeConfig(load({ COATCHECK_NEAR_CACHE: 'false' })).nearCache, false);
+    const postgres = { COATCHECK_DATABASE_URL: 'postgres://db/auth' };
+    assert.equal(load(postgres).nearCache, false, 'not claimed for sessions in PostgreSQL');
+    assert.equal(load({ ...postgres, COATCHECK_NEAR_CACHE: 'true' }).nearCache, false);
     assert.deepEqual(problems({ COATCHECK_NEAR_CACHE: 'maybe' }), [
       'COATCHECK_NEAR_CACHE: must be true or false, got "maybe"',
     ]);

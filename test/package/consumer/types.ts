@@ -162,8 +162,10 @@ export async function production(redisUrl: string, postgresUrl: string): Promise
   await cached.close(); // closes the feed
   await sessions.close();
   await pg.close();
-  // @ts-expect-error: a near cache needs its feed
-  new SessionEngine({ store, users, nearCache: { maxEntries: 100 } });
+  new SessionEngine({ store, users, nearCache: false }); // never cache, even on SQLite
+  new SessionEngine({ store, users, nearCache: { maxEntries: 100 } }); // the store's probe, if any
+  // @ts-expect-error: options or false, not a flag
+  new SessionEngine({ store, users, nearCache: true });
 }
 
 // A feed of your own, here wrapping the in-process one.
