@@ -1,7 +1,8 @@
 /**
- * `npm run bench:core`: ops/s of `engine.validate` on the memory and SQLite stores, beside fast-jwt
- * HS256 verify and jose EdDSA verify of a comparable claim set, all in one process run, reported
- * as ratios to fast-jwt HS256. `--quick` shortens each measurement for a smoke check.
+ * `npm run bench:core`: ops/s of `engine.validate` on the memory and SQLite stores (SQLite with
+ * its near cache, the default, and without), beside fast-jwt HS256 verify and jose EdDSA verify of
+ * a comparable claim set, all in one process run, reported as ratios to fast-jwt HS256. `--quick`
+ * shortens each measurement for a smoke check.
  *
  * Targets (issue 2): memory validate ≥ 1.5× fast-jwt HS256; SQLite validate ≥ 0.5×.
  */
@@ -55,6 +56,14 @@ const memory = await engineFor(new MemorySessionStore(), new MemoryUserStore());
 const dir = mkdtempSync(join(tmpdir(), 'coatcheck-bench-'));
 const sqliteStores = openSqliteStores(join(dir, 'bench.db'));
 const sqlite = await engineFor(sqliteStores.sessions, sqliteStores.users);
+const uncachedSqlite = {
+  engine: new SessionEngine({
+    store: sqliteStores.sessions,
+    users: sqliteStores.users,
+    nearCache: false,
+  }),
+  token: sqlite.token,
+};
 
 const hmacKey = randomBytes(32);
 const hsToken = createSigner({ key: hmacKey, algorithm: 'HS256', expiresIn: 900_000 })(claims);
@@ -85,6 +94,10 @@ bench
   .add('coatcheck validate (SQLite)', async () => {
     const r = await sqlite.engine.validate(sqlite.token);
     if (!r.ok) throw new Error(r.reason);
+  })
+  .add('coatcheck validate (SQLite, near cache off)', async () => {
+    const r = await uncachedSqlite.engine.validate(uncachedSqlite.token);
+    if (!r.ok) throw new Error(r.reason);
   });
 
 await bench.run();
@@ -101,6 +114,7 @@ const baseline = opsPerSecond('fast-jwt HS256 verify');
 const targets: Record<string, number> = {
   'coatcheck validate (memory)': 1.5,
   'coatcheck validate (SQLite)': 0.5,
+  'coatcheck validate (SQLite, near cache off)': 0.5,
 };
 console.log(
   `Node ${process.version}, ${quick ? 'quick' : 'full'} run; ratios vs fast-jwt HS256 verify\n`,

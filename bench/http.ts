@@ -31,6 +31,7 @@ import { benchTempDir } from './lib/temp.ts';
 
 const IDS: readonly ContenderId[] = [
   'coatcheck-sqlite',
+  'coatcheck-sqlite-near-cache',
   'coatcheck-redis',
   'coatcheck-redis-near-cache',
   'fast-jwt-hs256',

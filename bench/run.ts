@@ -36,6 +36,7 @@ const started = Date.now();
 
 const THROUGHPUT_IDS: readonly ContenderId[] = [
   'coatcheck-sqlite',
+  'coatcheck-sqlite-near-cache',
   'coatcheck-redis',
   'coatcheck-redis-near-cache',
   'fast-jwt-hs256',

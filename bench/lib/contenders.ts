@@ -12,7 +12,8 @@ import { benchTempDir, forgetTempDir } from './temp.ts';
 
 /** Every contender the benchmarks know, by stable id (the keys of results.json). */
 export const CONTENDERS = {
-  'coatcheck-sqlite': 'Coatcheck, SQLite',
+  'coatcheck-sqlite': 'Coatcheck, SQLite, near cache off',
+  'coatcheck-sqlite-near-cache': 'Coatcheck, SQLite + near cache (the default)',
   'coatcheck-redis': 'Coatcheck, Redis',
   'coatcheck-redis-near-cache': 'Coatcheck, Redis + near cache',
   'fast-jwt-hs256': 'fast-jwt HS256 (stateless)',
@@ -57,14 +58,14 @@ export class BenchEnvironment {
 
   /** Starts a Coatcheck node; nodes given the same `dataDir` share their users (one SQLite file). */
   async coatcheck(
-    kind: 'sqlite' | 'redis' | 'redis-near-cache',
+    kind: 'sqlite' | 'sqlite-near-cache' | 'redis' | 'redis-near-cache',
     options: { dataDir?: string; logLevel?: string; nodeArgs?: readonly string[] } = {},
   ): Promise<ServerChild> {
-    const redisUrl = kind === 'sqlite' ? null : (await this.redis()).url;
+    const redisUrl = kind.startsWith('sqlite') ? null : (await this.redis()).url;
     const config: CoatcheckServerConfig = {
       dataDir: options.dataDir ?? this.tempDir(kind),
       redisUrl,
-      nearCache: kind === 'redis-near-cache',
+      nearCache: kind.endsWith('near-cache'),
       ...BENCH_ACCOUNT,
       ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
     };
@@ -76,6 +77,8 @@ export class BenchEnvironment {
     switch (id) {
       case 'coatcheck-sqlite':
         return this.coatcheck('sqlite');
+      case 'coatcheck-sqlite-near-cache':
+        return this.coatcheck('sqlite-near-cache');
       case 'coatcheck-redis':
         return this.coatcheck('redis');
       case 'coatcheck-redis-near-cache':

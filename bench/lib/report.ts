@@ -123,6 +123,7 @@ export function writeReport(r: BenchResults, options: { write: boolean }): { sum
 
 const FAMILY: Record<ContenderId, 'coatcheck' | 'stateless' | 'stateful'> = {
   'coatcheck-sqlite': 'coatcheck',
+  'coatcheck-sqlite-near-cache': 'coatcheck',
   'coatcheck-redis': 'coatcheck',
   'coatcheck-redis-near-cache': 'coatcheck',
   'fast-jwt-hs256': 'stateless',
@@ -253,6 +254,10 @@ function markdown(r: BenchResults, evaluated: readonly Target[]): string {
       CONTENDERS['coatcheck-redis-near-cache'],
       `measured: p50 ${ms(rev.p50Ms)} ms, p99 ${ms(rev.p99Ms)} ms, max ${ms(rev.maxMs)} ms (3 nodes): ` +
         'the revoking node answers once every node evicted it',
+    ],
+    [
+      CONTENDERS['coatcheck-sqlite-near-cache'],
+      '0: before every lookup the cache reads the WAL-index header, and any commit to the file, by any process, empties it',
     ],
     [
       `${CONTENDERS['coatcheck-sqlite']}; ${CONTENDERS['coatcheck-redis']}`,

@@ -34,12 +34,8 @@ const config = loadConfig({
     COATCHECK_PUBLIC_URL: BENCH_PUBLIC_URL,
     COATCHECK_LOG_LEVEL: settings.logLevel ?? 'info',
     COATCHECK_KEYS_SECRET: Buffer.alloc(32, 7).toString('base64url'),
-    ...(settings.redisUrl === null
-      ? {}
-      : {
-          COATCHECK_SESSION_STORE: settings.redisUrl,
-          COATCHECK_NEAR_CACHE: String(settings.nearCache),
-        }),
+    COATCHECK_NEAR_CACHE: String(settings.nearCache),
+    ...(settings.redisUrl === null ? {} : { COATCHECK_SESSION_STORE: settings.redisUrl }),
   },
 });
 const running = await startServer(config);
