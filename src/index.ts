@@ -70,7 +70,7 @@ export type {
   AuditEvent,
   AuditEventType,
   AuditLog,
-  InvalidationListener,
+  ChangeProbe,
   MaybePromise,
   SessionRecord,
   SessionStore,

@@ -36,8 +36,6 @@ export interface SessionTouch {
   readonly expiresAt: number;
 }
 
-/** A live-session change pushed to near caches (see `SessionStore.onInvalidate`). */
-export type InvalidationListener = (sessionIds: readonly string[] | 'all') => void;
 
 /**
  * A value, or a promise of it. The reads on the validation path (`get`, `getWithUser`,
@@ -90,8 +88,6 @@ export interface SessionStore {
   ): MaybePromise<{ session: SessionRecord; user: SessionUser | null } | null>;
   /** The user lookup that `getWithUser` reads from. */
   readonly colocatedUsers?: UserLookup;
-  /** Optional push feed for near caches: called after any other node changes a session. */
-  onInvalidate?(listener: InvalidationListener): () => void;
   /**
    * Optional, for a store that other processes write directly (SQLite): tells whether anything,
    * `colocatedUsers` included, changed since the previous call. With it (and `colocatedUsers`),

@@ -163,27 +163,31 @@ describe('engine near cache on the SQLite store (the change probe)', () => {
     }
   });
 
-  for (const [what, sql, reason] of [
-    ['revoked', (id: string) => `DELETE FROM sessions WHERE id = '${id}'`, 'unknown'],
-    [
-      'locked',
-      (_: string, u: string) => `UPDATE users SET locked = 1 WHERE id = '${u}'`,
-      'user_locked',
-    ],
-  ] as const) {
-    it(`refuses a session ${what} by another process on the very next validate`, async () => {
-      const { path, stores, engine, user, token, sessionId } = await fixture();
-      try {
-        for (let i = 0; i < 3; i++) assert.ok((await engine.validate(token)).ok);
-        inAnotherProcess(path, sql(sessionId, user.id));
-        const refused = await engine.validate(token);
-        assert.equal(refused.ok, false);
-        assert.equal(refused.ok === false && refused.reason, reason);
-      } finally {
-        await stores.close();
-      }
-    });
+  /** Validates thrice (cached), runs `sql` in another process, and expects `reason` next. */
+  async function refusedAfter(
+    sql: (sessionId: string, userId: string) => string,
+    reason: string,
+  ): Promise<void> {
+    const { path, stores, engine, user, token, sessionId } = await fixture();
+    try {
+      for (let i = 0; i < 3; i++) assert.ok((await engine.validate(token)).ok);
+      inAnotherProcess(path, sql(sessionId, user.id));
+      const refused = await engine.validate(token);
+      assert.equal(refused.ok, false);
+      assert.equal(refused.ok === false && refused.reason, reason);
+    } finally {
+      await stores.close();
+    }
   }
+
+  it('refuses a session revoked by another process on the very next validate', () =>
+    refusedAfter((id) => `DELETE FROM sessions WHERE id = '${id}'`, 'unknown'));
+
+  it('refuses a session locked by another process on the very next validate', () =>
+    refusedAfter(
+      (_, userId) => `UPDATE users SET locked = 1 WHERE id = '${userId}'`,
+      'user_locked',
+    ));
 
   it('sees a role removed by another process on the very next validate', async () => {
     const { path, stores, engine, user, token } = await fixture();
