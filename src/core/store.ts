@@ -36,7 +36,6 @@ export interface SessionTouch {
   readonly expiresAt: number;
 }
 
-
 /**
  * A value, or a promise of it. The reads on the validation path (`get`, `getWithUser`,
  * `findById`) may answer synchronously, as the memory and SQLite stores do: the engine then
