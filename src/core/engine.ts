@@ -119,8 +119,8 @@ const MAX_ROTATION_HOPS = 8;
 
 /**
  * The session engine: creates, validates, rotates and revokes sessions. Framework-agnostic.
- * Validation always reads the store and the user afresh, so revocations, locks and role changes
- * take effect on the very next request.
+ * Validation reads the store and the user afresh, or hits a near cache that every change empties
+ * first, so revocations, locks and role changes take effect on the very next request.
  */
 export class SessionEngine {
   readonly policy: Policy;
