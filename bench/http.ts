@@ -170,15 +170,17 @@ async function countInstructions(): Promise<void> {
           'vs JWT (same middleware)',
           'target',
         ],
-        IDS.map((id) => {
+        // Only what was counted (--only): a missing contender is no missed target.
+        IDS.filter((id) => perRequest.has(id)).map((id) => {
           const count = perRequest.get(id) ?? NaN;
           const target = TARGETS[id];
+          const against = (x: number) => (Number.isNaN(x) ? '—' : ratio(x / count));
           return [
             CONTENDERS[id],
             `${(count / 1000).toFixed(1)}k`,
-            ratio(bare / count),
-            ratio(stack / count),
-            target === undefined ? '' : verdict(bare / count, target),
+            against(bare),
+            against(stack),
+            target === undefined || Number.isNaN(bare) ? '' : verdict(bare / count, target),
           ];
         }),
       ),
