@@ -35,16 +35,23 @@ export function walChangeProbe(db: DatabaseSync): ChangeProbe | null {
   if (pragma(db, 'locking_mode') !== 'normal') return null;
   const fd = shmDescriptor(`${path}-shm`);
   if (fd === null) return null;
-  const read = Buffer.alloc(HEADER_BYTES * 2);
-  const seen = Buffer.alloc(HEADER_BYTES);
+  // Compared as 32-bit words: Buffer#compare with offsets cost ~2.5k instructions a call.
+  const words = new Int32Array((HEADER_BYTES * 2) / 4);
+  const read = Buffer.from(words.buffer);
+  const seen = new Int32Array(HEADER_BYTES / 4);
   let primed = false;
   return {
     changed() {
       if (readSync(fd, read, 0, read.length, 0) !== read.length) return true;
-      // The copies differ while a writer is between them: changed, and not remembered.
-      if (read.compare(read, HEADER_BYTES, HEADER_BYTES * 2, 0, HEADER_BYTES) !== 0) return true;
-      if (primed && read.compare(seen, 0, HEADER_BYTES, 0, HEADER_BYTES) === 0) return false;
-      read.copy(seen, 0, 0, HEADER_BYTES);
+      let same = primed;
+      for (let i = 0; i < seen.length; i++) {
+        const word = words[i] as number;
+        // The copies differ while a writer is between them: changed, and not remembered.
+        if (word !== words[i + seen.length]) return true;
+        if (word !== seen[i]) same = false;
+      }
+      if (same) return false;
+      seen.set(words.subarray(0, seen.length));
       primed = true;
       return true;
     },

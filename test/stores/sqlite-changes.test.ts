@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -67,6 +67,31 @@ describe('walChangeProbe', () => {
     } finally {
       other.close();
       db.close();
+    }
+  });
+
+  it('takes a header caught between its two copies for a change, and does not remember it', () => {
+    const path = freshPath();
+    const db = openSqliteDatabase(path);
+    const shm = openSync(`${path}-shm`, 'r+');
+    try {
+      const probe = walChangeProbe(db);
+      assert.ok(probe);
+      probe.changed();
+      assert.equal(probe.changed(), false);
+      // A writer updates the second copy, then the first: here it has written only the second.
+      const word = Buffer.alloc(4);
+      readSync(shm, word, 0, 4, 8); // iChange of the first copy
+      word.writeInt32LE(word.readInt32LE(0) + 1);
+      writeSync(shm, word, 0, 4, 48 + 8);
+      assert.equal(probe.changed(), true, 'the copies differ');
+      assert.equal(probe.changed(), true, 'still differ: nothing was remembered');
+      writeSync(shm, word, 0, 4, 8);
+      assert.equal(probe.changed(), true, 'both copies new: a change');
+      assert.equal(probe.changed(), false);
+    } finally {
+      db.close(); // first: closing a descriptor drops this process's locks on the file
+      closeSync(shm);
     }
   });
 
