@@ -523,6 +523,6 @@ export function toView(session: SessionRecord, currentId?: string): SessionView 
 function nearCache(options: EngineOptions, joined: boolean): NearCache | null {
   if (options.nearCache === false) return null;
   if (options.nearCache?.feed || options.nearCache?.probe) return new NearCache(options.nearCache);
-  const probe = joined ? options.store.changes : undefined;
-  return probe === undefined ? null : new NearCache({ ...options.nearCache, probe });
+  const probe = joined ? options.store.changeProbe?.() : null;
+  return probe ? new NearCache({ ...options.nearCache, probe }) : null;
 }

@@ -88,11 +88,12 @@ export interface SessionStore {
   /** The user lookup that `getWithUser` reads from. */
   readonly colocatedUsers?: UserLookup;
   /**
-   * Optional, for a store that other processes write directly (SQLite): tells whether anything,
-   * `colocatedUsers` included, changed since the previous call. With it (and `colocatedUsers`),
-   * the engine keeps a near cache without a feed (core/near-cache.ts).
+   * Optional, for a store that other processes write directly (SQLite): a new probe of whether
+   * anything, `colocatedUsers` included, changed since that probe's previous call; null when the
+   * store cannot tell. With it (and `colocatedUsers`), the engine keeps a near cache without a
+   * feed (core/near-cache.ts). A new one per caller: each remembers what it has seen.
    */
-  readonly changes?: ChangeProbe;
+  changeProbe?(): ChangeProbe | null;
 }
 
 /**

@@ -56,8 +56,6 @@ export class SqliteSessionStore implements SessionStore {
   readonly #getWithUser: StatementSync;
   /** The user store `getWithUser` reads (set only when given one on the same database). */
   readonly colocatedUsers?: SqliteUserStore;
-  /** Whether any process committed to the file since the last call (absent when in-memory). */
-  readonly changes?: ChangeProbe;
 
   /** Prepares every statement once; `close()` closes `db` (shared with the other SQLite stores). */
   constructor(db: DatabaseSync, options: SqliteStoreOptions = {}) {
@@ -99,10 +97,20 @@ export class SqliteSessionStore implements SessionStore {
          WHERE s.id = ?1 AND s.expires_at > ?2`,
       );
       this.#getWithUser.setReturnArrays(true);
-      const changes = walChangeProbe(db);
-      if (changes) this.changes = changes;
     } catch (error) {
       throw failure('prepare', error);
+    }
+  }
+
+  /**
+   * A new probe of whether any connection of any process committed to the file since its previous
+   * call (sqlite-changes.ts); null for an in-memory database, or one not in WAL mode.
+   */
+  changeProbe(): ChangeProbe | null {
+    try {
+      return walChangeProbe(this.#db);
+    } catch {
+      return null; // a closed database: no cache
     }
   }
 

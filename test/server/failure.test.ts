@@ -24,9 +24,8 @@ describe('one store operation fails', () => {
 
   /**
    * Makes one kind of session-store operation throw StoreUnavailableError while `run` runs
-   * (`get` covers both reads the engine may use: get, and the SQLite store's getWithUser JOIN,
-   * and the near cache's change probe: a database that cannot be read cannot tell either, so
-   * nothing is served from the cache).
+   * (`get` covers both reads the engine may use: get, and the SQLite store's getWithUser JOIN;
+   * a probe that cannot read the file counts as a change, test/stores/sqlite-changes.test.ts).
    */
   async function failing<T>(kind: 'delete' | 'create' | 'get', run: () => Promise<T>): Promise<T> {
     const store = h.services.sessions as unknown as Record<string, unknown>;
@@ -36,18 +35,12 @@ describe('one store operation fails', () => {
         throw new StoreUnavailableError('injected failure');
       };
     }
-    const probe = h.services.sessions.changes as { changed(): boolean } | undefined;
-    const changed = probe?.changed;
-    if (probe && kind === 'get') {
-      probe.changed = () => {
-        throw new Error('injected failure');
-      };
-    }
+    // Nothing of the user cached, as after any commit to the file: the read has to happen.
+    if (kind === 'get') h.services.engine.nearCache?.invalidate({ userIds: [u.id] });
     try {
       return await run();
     } finally {
       for (const method of methods) delete store[method];
-      if (probe && changed) probe.changed = changed;
     }
   }
 

@@ -173,6 +173,20 @@ describe('engine near cache on the SQLite store (the change probe)', () => {
     }
   });
 
+  it('gives each engine on one store its own probe: a change seen by one is not lost to the other', async () => {
+    const { path, stores, engine, token, sessionId } = await fixture();
+    const second = new SessionEngine({ store: stores.sessions, users: stores.users });
+    try {
+      assert.ok(second.nearCache);
+      for (const e of [engine, second, engine, second]) assert.ok((await e.validate(token)).ok);
+      inAnotherProcess(path, `DELETE FROM sessions WHERE id = '${sessionId}'`);
+      assert.equal((await engine.validate(token)).ok, false);
+      assert.equal((await second.validate(token)).ok, false);
+    } finally {
+      await stores.close();
+    }
+  });
+
   it('is off when the users live elsewhere (the probe would not see their changes) and in memory', async () => {
     const path = freshPath();
     const stores = openSqliteStores(path);
