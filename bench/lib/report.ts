@@ -467,25 +467,26 @@ warm-up, before → after:
    alone); they are now steps of one. Near cache 294.4k → 262.8k and Redis 354.2k → 331.3k
    (fixes 7 and 9 together).
 10. **The latency histogram** (src/server/latency-histogram.ts): prom-client's
-   \`Histogram.observe\` validated and hashed the label object and keyed its bucket by the bound
-   as a string on every call. The histogram now counts in plain fields
-   per series, found through maps keyed by the route, method and status the middleware already
-   has, and still registers in the prom-client registry, which formats it exactly as its own
-   (a test feeds both the same requests and compares the scrapes). ~1 µs a call in a loop against
-   ~0.05 µs; near cache, old and new counted side by side: 243.5k → 240.8k (−1%, inside the
-   counts' noise).
+    \`Histogram.observe\` validated and hashed the label object and keyed its bucket by the bound
+    as a string on every call. The histogram now counts in plain fields
+    per series, found through maps keyed by the route, method and status the middleware already
+    has, and still registers in the prom-client registry, which formats it exactly as its own
+    (a test feeds both the same requests and compares the scrapes). ~1 µs a call in a loop against
+    ~0.05 µs; near cache, old and new counted side by side: 243.5k → 240.8k (−1%, inside the
+    counts' noise).
 
 11. **A near cache on the SQLite store** (src/stores/sqlite-changes.ts, on by default): a validation
-   on SQLite read the session and its user in one JOIN, inside a read transaction whose shared
-   lock costs two \`fcntl\` calls (~7.6 µs a read in a loop here). Validated sessions are now
-   cached in process, and before every lookup the cache reads the 48-byte WAL-index header at the
-   start of the \`-shm\` file (one \`pread\`, ~3k instructions), which every commit by any process
-   rewrites; any change empties the cache, so a change made by the CLI or another server is still
-   honoured on the very next request (tested across processes). Counted side by side, 30,000
-   requests of warm-up: 240.0k → 218.0k instructions per request on GET /auth/session (bare
-   fast-jwt: 229.6k, so 0.96× → 1.05×); \`engine.validate\` in a loop, 9.5 → 4.4 µs. Every commit
-   empties the whole cache, so a write-heavy load gains nothing and pays the header read: ~3k
-   instructions on top of a post-commit read that costs ~77k with the commit itself (counted).
+    on SQLite read the session and its user in one JOIN, inside a read transaction whose shared
+    lock costs two \`fcntl\` calls (~7.6 µs a read in a loop here). Validated sessions are now
+    cached in process, and before every lookup the cache reads the 48-byte WAL-index header at the
+    start of the \`-shm\` file (one \`pread\`, ~3k instructions), which every commit by any process
+    rewrites; any change empties the cache, so a change made by the CLI or another server is still
+    honoured on the very next request (tested across processes). Counted side by side, 30,000
+    requests of warm-up: 240.0k → 218.0k instructions per request on GET /auth/session (bare
+    fast-jwt: 229.6k, so 0.96× → 1.05×); \`engine.validate\` in a loop, 9.5 → 4.4 µs. Every commit
+    empties the whole cache, so a write-heavy load gains nothing and pays the header read: counted
+    with a commit from another connection before every validation, 81.4k → 84.5k instructions
+    for the commit and the validation together (+4%).
 
 What remains: the largest single cost in every server's profile is the kernel write of each
 response (\`writeUtf8String\`, 20–55% of samples in this VM), which instruction counts do not
