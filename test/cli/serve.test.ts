@@ -9,7 +9,7 @@ import { testConfig } from '../../src/server/config.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { startServer } from '../../src/server/serve.ts';
 import { createServices } from '../../src/server/services.ts';
-import { childEnv, freshDataDir, MAIN, PW } from './run-cli.ts';
+import { childEnv, cli, freshDataDir, MAIN, PW } from './run-cli.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -128,6 +128,49 @@ describe('coatcheck serve', () => {
     assert.deepEqual(await exited, [0, null]);
     // The password is in no log line.
     assert.ok(!JSON.stringify(lines).includes(secret) && !stderr().includes(secret));
+  });
+
+  it('with its near cache warm, refuses at the very next request a session the CLI revoked, and shows a role the CLI removed', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = dataDir();
+    const email = 'ops@example.com';
+    const added = await cli(['user', 'add', email, '--admin', '--password-stdin'], {
+      dataDir: dir,
+      input: `${PW}\n`,
+    });
+    assert.equal(added.code, 0, added.stderr);
+    const { child, url, lines } = await serveChild({ COATCHECK_DATA_DIR: dir });
+    try {
+      assert.ok(
+        lines.some((l) => (l.config as { nearCache?: boolean } | undefined)?.nearCache === true),
+      );
+      const signIn = async () => {
+        const res = await login(url, email, PW);
+        assert.equal(res.status, 200);
+        return (res.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
+      };
+      const session = (cookie: string) => fetch(`${url}/auth/session`, { headers: { cookie } });
+
+      const first = await signIn();
+      for (let i = 0; i < 3; i++) assert.equal((await session(first)).status, 200);
+      const revoke = await cli(['sessions', 'revoke', email, '--all'], { dataDir: dir });
+      assert.equal(revoke.code, 0, revoke.stderr);
+      assert.equal((await session(first)).status, 401, 'revoked by another process');
+
+      const second = await signIn();
+      for (let i = 0; i < 3; i++) assert.equal((await session(second)).status, 200);
+      const demote = await cli(['user', 'set-roles', email, 'user'], { dataDir: dir });
+      assert.equal(demote.code, 0, demote.stderr);
+      const after = await session(second);
+      assert.equal(after.status, 200);
+      const { user } = (await after.json()) as { user: { roles: string[] } };
+      assert.deepEqual(user.roles, ['user'], 'the removed role is gone at the next request');
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('exits 1 with every problem listed when the configuration is bad', async () => {
