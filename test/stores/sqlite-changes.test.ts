@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SessionEngine } from '../../src/core/engine.ts';
-import { NearCache } from '../../src/core/near-cache.ts';
+import { LocalInvalidationFeed, NearCache } from '../../src/core/near-cache.ts';
 import type { SessionUser } from '../../src/core/store.ts';
 import {
   openSqliteDatabase,
@@ -13,7 +13,7 @@ import {
   type SqliteStores,
 } from '../../src/stores/sqlite.ts';
 import { walChangeProbe } from '../../src/stores/sqlite-changes.ts';
-import { makeUser } from './contract.ts';
+import { makeSession, makeUser } from './contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coatcheck-sqlite-changes-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -265,21 +265,7 @@ describe('engine near cache on the SQLite store (the change probe)', () => {
 });
 
 describe('NearCache with a probe', () => {
-  const session = {
-    id: 's1',
-    secretHash: new Uint8Array(32),
-    userId: 'u1',
-    createdAt: 0,
-    lastSeenAt: 0,
-    authenticatedAt: 0,
-    persistent: false,
-    expiresAt: 1e15,
-    ip: null,
-    userAgent: null,
-    device: 'x',
-    replacedBy: null,
-    graceUntil: null,
-  };
+  const { record: session } = makeSession('u1', { id: 's1' });
   const user = { id: 'u1', email: 'a@example.com', name: null, roles: [], locked: false };
 
   it('empties on a change, keeps no read that raced one, and serves nothing while the probe throws', () => {
@@ -305,16 +291,8 @@ describe('NearCache with a probe', () => {
     cache.fill(cache.epoch(), { ...session }, user, 0);
     assert.equal(cache.get('s1', 0), undefined, 'cannot tell: treated as a change');
     assert.throws(
-      () => new NearCache({ probe: { changed: () => false }, feed: cacheFeed() }),
+      () => new NearCache({ probe: { changed: () => false }, feed: new LocalInvalidationFeed() }),
       /feed or a probe/,
     );
   });
 });
-
-function cacheFeed() {
-  return {
-    subscribe() {},
-    async publish() {},
-    async close() {},
-  };
-}
