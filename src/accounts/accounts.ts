@@ -101,7 +101,7 @@ export class Accounts {
       issues.push({ field: 'password', message: 'must be a string' });
     }
     throwIssues(issues);
-    const password = checkPasswordPolicy(body.password);
+    const password = checkPasswordPolicy(body.password, 'password', [email, name]);
     await this.#refuseBreached(password);
     if ((await users.findByEmail(email)) !== null) throw new EmailTakenError();
     const at = now();
@@ -202,7 +202,7 @@ export class Accounts {
       issues.push({ field: 'newPassword', message: 'must be a string' });
     }
     throwIssues(issues);
-    const next = checkPasswordPolicy(body.newPassword, 'newPassword');
+    const next = checkPasswordPolicy(body.newPassword, 'newPassword', [user.email, user.name]);
     const owner = await this.#verifyOwner(session, user, current, client, 'password.change');
     await this.#refuseBreached(next);
     const at = now();

@@ -56,9 +56,14 @@ export function readPassword(input: unknown, field = 'password'): string {
 /**
  * Checks a *new* password and returns it NFKC-normalised, ready to hash. Throws
  * InvalidInputError for a non-string, WeakPasswordError for too short, too long (before any
- * hashing) or too common (compared lower-cased, so "Password123" is refused like "password123").
+ * hashing), too common (compared lower-cased, so "Password123" is refused like "password123") or
+ * one of the `context` words (the account's email and name; see isContextWord).
  */
-export function checkPasswordPolicy(input: unknown, field = 'password'): string {
+export function checkPasswordPolicy(
+  input: unknown,
+  field = 'password',
+  context: readonly (string | null)[] = [],
+): string {
   if (typeof input !== 'string') {
     throw new InvalidInputError([{ field, message: 'must be a string' }]);
   }
@@ -82,7 +87,32 @@ export function checkPasswordPolicy(input: unknown, field = 'password'): string 
       'This password is among the most commonly used. Choose another.',
     );
   }
+  if (isContextWord(password, context)) {
+    throw new WeakPasswordError(
+      'context_specific',
+      'The password must not be your email address, your name or the name of this service.',
+    );
+  }
   return password;
+}
+
+/**
+ * True when the password, lower-cased and without trailing digits, punctuation and spaces, is one
+ * of the context words (NIST SP 800-63B's "context-specific words", ASVS 5.0 V6.2.11): the
+ * service's name and the caller's email, its local part and name ("ada@example.com1!" included).
+ */
+function isContextWord(password: string, context: readonly (string | null)[]): boolean {
+  const lower = password.toLowerCase();
+  const bare = lower.replace(/[\p{N}\p{P}\p{S}\s]+$/u, '');
+  const words = ['coatcheck'];
+  for (const word of context) {
+    if (word === null || word === '') continue;
+    const folded = word.normalize('NFKC').toLowerCase();
+    words.push(folded);
+    const at = folded.lastIndexOf('@');
+    if (at > 0) words.push(folded.slice(0, at));
+  }
+  return words.some((word) => word === lower || word === bare);
 }
 
 /** NFKC form of `input`, or null when the input or its normal form is over the byte limit. */

@@ -66,7 +66,7 @@ export class InvalidCredentialsError extends CoatcheckError {
 
 /** A new password that breaks the policy (too short, too long, or too common). */
 export class WeakPasswordError extends CoatcheckError {
-  readonly reason: 'too_short' | 'too_long' | 'too_common' | 'breached';
+  readonly reason: 'too_short' | 'too_long' | 'too_common' | 'context_specific' | 'breached';
   constructor(reason: WeakPasswordError['reason'], message: string) {
     super('weak_password', message);
     this.reason = reason;

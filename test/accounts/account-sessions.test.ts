@@ -84,6 +84,10 @@ describe('re-authentication and password change', () => {
       change({ currentPassword: PW, newPassword: 'password123' }),
       WeakPasswordError,
     );
+    await rejectsWith(
+      change({ currentPassword: PW, newPassword: 'ada@example.test' }),
+      WeakPasswordError,
+    );
     assert.equal((await t.users.findById(a.id))?.passwordHash, before);
     await t.signedIn(a.token);
   });

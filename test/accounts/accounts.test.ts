@@ -66,6 +66,19 @@ describe('signup', () => {
     }
   });
 
+  it('refuses a password that is the new account’s email or name', async () => {
+    const t = setup();
+    const refused = async (body: object) => {
+      const error = await t.accounts.signup(body).catch((e: unknown) => e);
+      assert.ok(error instanceof WeakPasswordError, JSON.stringify(body));
+      assert.equal(error.reason, 'context_specific');
+    };
+    await refused({ email: 'margaret@x.test', password: 'margaret@x.test' });
+    await refused({ email: 'margaret@x.test', password: 'Margaret1984' });
+    await refused({ email: 'm@x.test', password: 'Grace Hopper!', name: 'Grace Hopper' });
+    assert.equal(await t.users.count(), 0);
+  });
+
   it('throttles sign-ups per IP', async () => {
     const t = setup();
     const client = { ip: '198.51.100.7' };

@@ -238,6 +238,33 @@ describe('password policy', () => {
     }
   });
 
+  it('refuses context-specific words: the email, its local part, the name, the service', () => {
+    const context = ['alexander.h@example.test', 'Ada Lovelace'];
+    for (const p of [
+      'alexander.h@example.test',
+      'ALEXANDER.H@EXAMPLE.TEST',
+      'alexander.h@example.test1!',
+      'alexander.h',
+      'alexander.h2024',
+      'Ada Lovelace',
+      'ada lovelace 1',
+      'coatcheck',
+      'Coatcheck123!',
+      'ｃｏａｔｃｈｅｃｋ',
+    ]) {
+      assert.equal(
+        weakReason(() => checkPasswordPolicy(p, 'password', context)),
+        'context_specific',
+        p,
+      );
+    }
+    // A password that merely contains a context word, or has it after other text, is fine.
+    for (const p of ['alexander the great wall', 'my ada lovelace notes', 'x coatcheck']) {
+      assert.equal(checkPasswordPolicy(p, 'password', context), p);
+    }
+    assert.equal(checkPasswordPolicy('alexander.h2024', 'password', [null, '']), 'alexander.h2024');
+  });
+
   it('answers wrong types with InvalidInputError naming the field, never a TypeError', () => {
     const body = JSON.parse('{"password":[1],"newPassword":{"a":1},"currentPassword":null}');
     for (const [field, value] of Object.entries(body)) {
