@@ -60,6 +60,20 @@ describe('bearer transport on', () => {
     assert.equal((await h.request('/auth/session', { cookie: u.token })).status, 200);
   });
 
+  test('a bearer sign-out, even with a bad token, leaves cookies alone: no Set-Cookie, no Clear-Site-Data', async () => {
+    for (const token of ['garbage', await bearerLogin()]) {
+      const res = await h.request('/auth/logout', {
+        method: 'POST',
+        headers: { ...auth(token), 'sec-fetch-site': 'cross-site' },
+        cookie: u.token,
+      });
+      assert.equal(res.status, 204);
+      assert.equal(res.headers.getSetCookie().length, 0, token);
+      assert.equal(res.headers.get('clear-site-data'), null, token);
+    }
+    assert.equal((await h.request('/auth/session', { cookie: u.token })).status, 200);
+  });
+
   test('a bearer client is not subject to the browser cross-origin check', async () => {
     const token = await bearerLogin();
     const res = await h.request('/auth/logout', {

@@ -4,6 +4,7 @@ import { type IssuedSession, toView } from '../../core/engine.ts';
 import { InvalidInputError } from '../../core/errors.ts';
 import type { ServerConfig } from '../config.ts';
 import type { AppEnv, Auth } from '../context.ts';
+import { bearerCredential } from '../http/bearer.ts';
 import { CompleteResponses } from '../http/complete-response.ts';
 import { clearSessionCookie, setSessionCookie } from '../http/cookies.ts';
 import { readJsonBody } from '../http/json-body.ts';
@@ -14,7 +15,7 @@ import type { Services } from '../services.ts';
 import { sessionBody, sessionUserView } from './session-body.ts';
 
 /**
- * The JSON auth API (DESIGN.md "HTTP API"): sign-up, sign-in, re-auth, sign-out, the current
+ * The JSON auth API (docs/api.md): sign-up, sign-in, re-auth, sign-out, the current
  * session, the caller's own sessions, and password change. The session token travels only in the
  * Set-Cookie header, except for opt-in bearer transport, where the body is its only channel.
  * Cross-origin protection and session resolution have already run (see app.ts).
@@ -73,8 +74,11 @@ export function authRoutes(services: Services): Hono<AppEnv> {
       await accounts.logout(auth.session, clientInfo(c));
       metrics.revocations.inc({ kind: 'logout' });
     }
-    clearSessionCookie(c, config);
-    c.header('Clear-Site-Data', CLEAR_SITE_DATA);
+    // A bearer request never touches cookies, even with a bad token (see http/bearer.ts).
+    if (bearerCredential(c, { enabled: config.bearerTransport }) === null) {
+      clearSessionCookie(c, config);
+      c.header('Clear-Site-Data', CLEAR_SITE_DATA);
+    }
     return c.body(null, 204);
   });
 
