@@ -60,9 +60,11 @@ export {
 } from './core/near-cache.ts';
 export {
   createOriginCheck,
+  type HeaderReader,
   type OriginCheck,
   type OriginCheckOptions,
   type OriginCheckResult,
+  type OriginRequest,
 } from './core/origin.ts';
 export type { Lifetimes, Policy, PolicyOptions } from './core/policy.ts';
 export { PROBLEM_STATUS, type Problem, toProblem } from './core/problem.ts';

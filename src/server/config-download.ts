@@ -21,7 +21,7 @@ export interface DownloadConfig {
   readonly replayStore: string | null;
 }
 
-/** The longest download token lifetime accepted (DESIGN.md: exp ≤ 5 min). */
+/** The longest download token lifetime accepted (exp ≤ 5 min: a download token is a short-lived grant). */
 export const MAX_DOWNLOAD_TOKEN_TTL_SECONDS = 300;
 
 /**

@@ -4,7 +4,7 @@ import type { KeySeal } from './key-seal.ts';
 import type { KeyStore, PublicOkpJwk, SigningKeyRecord } from './key-store.ts';
 
 /**
- * The Ed25519 keys that sign download and identity tokens (DESIGN.md "JWT where it belongs").
+ * The Ed25519 keys that sign download and identity tokens (docs/security.md "Why JWT here").
  * Exactly one key signs at a time. `rotate()` makes a new key the signer at once and keeps the
  * old one published in the JWKS until every token it signed has expired, so verifiers holding a
  * token minted just before the rotation still find its key.

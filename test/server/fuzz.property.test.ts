@@ -15,7 +15,7 @@ import type { AppEnv } from '../../src/server/context.ts';
 import { fixedRandom } from '../support/random.ts';
 import { type Harness, PW, startServer } from './harness.ts';
 
-// The server's promise (DESIGN.md): bad input gets a clear 4xx problem+json, never a 500, never a
+// The server's promise (README, docs/api.md): bad input gets a clear 4xx problem+json, never a 500, never a
 // crash, never lost data. fast-check throws requests at every route of the real app (SQLite, the
 // harness's captured logger), in-process through `app.fetch` so that odd methods (PROPFIND, a
 // lower-case `patch`) and the peer address reach the app unchanged. Each request is a mostly
