@@ -21,18 +21,21 @@ const EMAIL_FORBIDDEN = /[\s\p{C}]/u;
 const CONTROL = /\p{Cc}/u;
 
 /**
- * The one form an email is stored and looked up in: trimmed, NFC, lower-cased, or null when it is
- * not a plausible address (one @, non-empty parts, ≤ 254 characters, no spaces or control
- * characters). Lower-casing the local part is stricter than RFC 5321 but is what users expect:
- * `Ann@x.test` and `ann@x.test` are one account.
+ * The one form an email is stored and looked up in: trimmed, NFKC, lower-cased, or null when it is
+ * not a plausible address (one @, non-empty parts, no trailing dot, ≤ 254 characters, no spaces or
+ * control characters). Lower-casing the local part is stricter than RFC 5321 but is what users
+ * expect: `Ann@x.test` and `ann@x.test` are one account. NFKC (not just NFC) folds compatibility
+ * forms, as PRECIS does for usernames (RFC 8265): full-width `ａｎｎ@x.test` is that account too,
+ * not a look-alike of it on the admin page.
  */
 export function normaliseEmail(input: unknown): string | null {
   if (typeof input !== 'string' || input.length > 4 * MAX_EMAIL_LENGTH) return null;
-  // NFC again after lower-casing (which can decompose, e.g. U+0130), so the form is idempotent.
-  const email = input.trim().normalize('NFC').toLowerCase().normalize('NFC');
+  // NFKC again after lower-casing (which can decompose, e.g. U+0130), so the form is idempotent.
+  const email = input.trim().normalize('NFKC').toLowerCase().normalize('NFKC');
   if (email.length > MAX_EMAIL_LENGTH || EMAIL_FORBIDDEN.test(email)) return null;
   const at = email.indexOf('@');
   if (at <= 0 || at === email.length - 1 || email.indexOf('@', at + 1) !== -1) return null;
+  if (email.endsWith('.')) return null; // `ann@x.test.`: the same mailbox, a look-alike account
   return email;
 }
 

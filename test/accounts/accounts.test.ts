@@ -40,6 +40,20 @@ describe('signup', () => {
     );
   });
 
+  it('refuses look-alikes of a taken email: full-width letters, a trailing dot', async () => {
+    const t = setup();
+    await t.signup('ada@example.test');
+    for (const email of ['ａｄａ@example.test', 'ＡＤＡ＠ＥＸＡＭＰＬＥ.ＴＥＳＴ']) {
+      await rejectsWith(t.accounts.signup({ email, password: PW }), EmailTakenError);
+    }
+    await rejectsWith(
+      t.accounts.signup({ email: 'ada@example.test.', password: PW }),
+      InvalidInputError,
+    );
+    const found = await t.accounts.login({ email: 'ａｄａ@example.test', password: PW }, CLIENT);
+    assert.equal(found.user.email, 'ada@example.test');
+  });
+
   it('lists every bad field at once, never a TypeError', async () => {
     const t = setup();
     for (const body of [{ email: 5, password: [1], name: 7 }, null, 'x', [], { email: [] }]) {
