@@ -27,7 +27,10 @@ export interface Actor {
 /** The role that may use this module. */
 export const ADMIN_ROLE = 'admin';
 
-/** Replaces the target's roles. Gaining a role revokes the target's sessions (fixation). */
+/**
+ * Replaces the target's roles. Gaining a role revokes the target's sessions (fixation). An admin
+ * cannot remove their own admin role.
+ */
 export async function setRoles(
   ctx: AccountsContext,
   actor: Actor,
@@ -36,7 +39,7 @@ export async function setRoles(
   client?: ClientInfo,
 ): Promise<PublicUser> {
   authorise(ctx, actor);
-  const next = parseRoles(roles);
+  const next = checkRoles(actor, targetUserId, roles);
   const target = await findTarget(ctx, targetUserId);
   const previous = target.roles;
   const updated = await ctx.users.update(target.id, { roles: next });
@@ -64,9 +67,10 @@ export async function setRoles(
 }
 
 /**
- * Checks a combined change (roles and/or lock) before any of it is written: bad roles, a lock
- * flag that is not a boolean, or an admin locking themselves throw InvalidInputError here, so a
- * request changing both never applies one half and then refuses the other.
+ * Checks a combined change (roles and/or lock) before any of it is written: bad roles, an admin
+ * removing their own admin role, a lock flag that is not a boolean, or an admin locking themselves
+ * throw InvalidInputError here, so a request changing both never applies one half and then
+ * refuses the other.
  */
 export function checkUserChange(
   actor: Actor,
@@ -76,8 +80,23 @@ export function checkUserChange(
     locked?: unknown;
   },
 ): void {
-  if (change.roles !== undefined) parseRoles(change.roles);
+  if (change.roles !== undefined) checkRoles(actor, targetUserId, change.roles);
   if (change.locked !== undefined) checkLock(actor, targetUserId, change.locked);
+}
+
+/**
+ * The parsed roles, or InvalidInputError when they are invalid or would take the admin role from
+ * the actor. Like self-lock, self-demotion is refused so the last admin cannot leave the service
+ * without one (only the CLI could recover); another admin may still demote them.
+ */
+function checkRoles(actor: Actor, targetUserId: unknown, roles: unknown): string[] {
+  const next = parseRoles(roles);
+  if (targetUserId === actor.user.id && !next.includes(ADMIN_ROLE)) {
+    throw new InvalidInputError([
+      { field: 'roles', message: 'you cannot remove your own admin role' },
+    ]);
+  }
+  return next;
 }
 
 /** InvalidInputError unless `locked` is a boolean and does not lock the actor out. */

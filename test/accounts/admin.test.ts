@@ -37,6 +37,8 @@ describe('admin', () => {
     const updated = await t.accounts.setRoles(admin, user.id, ['user', 'editor', 'user']);
     assert.deepEqual(updated.roles, ['user', 'editor']);
     await rejectsWith(t.accounts.setLocked(admin, admin.id, true), InvalidInputError);
+    await rejectsWith(t.accounts.setRoles(admin, admin.id, ['user']), InvalidInputError);
+    assert.deepEqual((await t.signedIn(admin.token)).user.roles, ['user', 'admin']);
     await rejectsWith(t.accounts.setLocked(admin, user.id, 'yes'), InvalidInputError);
   });
 

@@ -1,24 +1,22 @@
 import type { Context, Hono } from 'hono';
 import { html } from 'hono/html';
-import { ADMIN_ROLE } from '../../accounts/admin.ts';
 import type { UserRecord } from '../../accounts/user-store.ts';
 import type { AppEnv, Auth } from '../context.ts';
 import { clientInfo } from '../http/request-context.ts';
 import type { Services } from '../services.ts';
 import { field } from './form.ts';
 import {
+  adminOrRefusal,
   failurePage,
   type SignedInPost,
   seeOther,
   sendPage,
-  signedInOrRedirect,
   signedInPost,
 } from './guard.ts';
 import {
   csrfField,
   errorBox,
   type Html,
-  messagePage,
   noticeBox,
   page,
   type Viewer,
@@ -29,9 +27,9 @@ import { type NoticeCode, noticeText, withNotice } from './notices.ts';
 /**
  * The admin page: every user with roles, lock state and live session count, and per user the
  * forms to set roles, lock or unlock, and end all sessions; below the table, a form ending
- * everyone's. Viewing needs the admin role; each action also needs a fresh session (Accounts
- * enforces both; a stale one gets the password prompt). Role changes and locks take effect at the
- * target's next request.
+ * everyone's. Viewing and every action need the admin role and a fresh session, like the admin
+ * API (adminOrRefusal checks the view, Accounts each action; a stale session gets the password
+ * prompt). Role changes and locks take effect at the target's next request.
  */
 
 /** Users per admin page. */
@@ -114,13 +112,9 @@ export function mountAdmin(app: Hono<AppEnv>, services: Services): void {
   };
 
   app.get('/admin', async (c) => {
-    const auth = signedInOrRedirect(c);
+    // Like GET /admin/users: the list is shown only to an admin within the fresh window.
+    const auth = await adminOrRefusal(c, services, '/admin');
     if (auth instanceof Response) return auth;
-    if (!auth.user.roles.includes(ADMIN_ROLE)) {
-      const message = 'This page is for administrators. Your account does not have that role.';
-      const refused = messagePage({ title: 'Not allowed', message, viewer: viewerOf(auth) });
-      return sendPage(c, refused, 403);
-    }
     return sendPage(c, await render(c, auth, { notice: noticeText(c.req.query('notice')) }));
   });
 

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ADMIN_ROLE } from '../../accounts/admin.ts';
 import { verifyCsrfToken } from '../../core/csrf.ts';
 import {
   ForbiddenError,
@@ -47,6 +48,33 @@ export function signOutHeaders(c: Context<AppEnv>, config: ServerConfig): void {
 export function signedInOrRedirect(c: Context<AppEnv>): Auth | Response {
   const auth = c.get('auth');
   return auth ?? seeOther(c, loginUrl(c.req.path));
+}
+
+/**
+ * Admits a GET of a page showing other users' data: signed out → 303 to sign-in; not an admin →
+ * 403 page; past the fresh window → the password prompt (401) returning to `returnTo`, as the
+ * admin API answers `reauth_required` and the admin forms ask. Role first, like the API, so a
+ * non-admin learns nothing about freshness.
+ */
+export async function adminOrRefusal(
+  c: Context<AppEnv>,
+  services: Services,
+  returnTo: ReauthReturn,
+): Promise<Auth | Response> {
+  const auth = signedInOrRedirect(c);
+  if (auth instanceof Response) return auth;
+  const viewer = viewerOf(auth);
+  if (!auth.user.roles.includes(ADMIN_ROLE)) {
+    const message = 'This page is for administrators. Your account does not have that role.';
+    return sendPage(c, messagePage({ title: 'Not allowed', message, viewer }), 403);
+  }
+  if (!services.engine.isFresh(auth.session)) return reauthPrompt(c, viewer, returnTo);
+  return auth;
+}
+
+/** The "confirm it's you" page (401) that every page answers `reauth_required` with. */
+function reauthPrompt(c: Context<AppEnv>, viewer: Viewer, next: ReauthReturn) {
+  return sendPage(c, reauthPage({ viewer, next }), 401);
 }
 
 /** A signed-in form post whose body was read and whose synchronizer token matched. */
@@ -115,9 +143,7 @@ export async function failurePage(
   const auth = c.get('auth');
   const viewer = auth ? viewerOf(auth) : null;
   if (error instanceof UnauthenticatedError) return seeOther(c, loginUrl(returnTo));
-  if (error instanceof ReauthRequiredError && viewer) {
-    return sendPage(c, reauthPage({ viewer, next: returnTo }), 401);
-  }
+  if (error instanceof ReauthRequiredError && viewer) return reauthPrompt(c, viewer, returnTo);
   if (error instanceof ForbiddenError) {
     const page = messagePage({ title: 'Not allowed', message: error.message, viewer });
     return sendPage(c, page, 403);
