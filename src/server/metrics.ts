@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { CoatcheckError } from '../core/errors.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
 
@@ -16,10 +16,10 @@ export interface Metrics {
 }
 
 /**
- * Creates the metrics. `countActiveSessions` is called only when /metrics is scraped, so the
- * active-sessions gauge costs nothing on the request path.
+ * Creates the metrics. There is no live-session gauge: counting sessions means a scan on Redis
+ * (SCAN across every Cluster master), too costly to run on every scrape.
  */
-export function createMetrics(countActiveSessions?: () => Promise<number>): Metrics {
+export function createMetrics(): Metrics {
   const registry = new Registry();
   const logins = new Counter({
     name: 'coatcheck_logins_total',
@@ -43,14 +43,6 @@ export function createMetrics(countActiveSessions?: () => Promise<number>): Metr
     name: 'coatcheck_http_request_duration_seconds',
     help: 'HTTP request latency',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-  });
-  new Gauge({
-    name: 'coatcheck_active_sessions',
-    help: 'Live sessions in the store (counted at scrape time)',
-    registers: [registry],
-    async collect() {
-      if (countActiveSessions) this.set(await countActiveSessions());
-    },
   });
   return { registry, logins, validations, revocations, httpDuration };
 }
