@@ -144,7 +144,7 @@ describe('revoking one session', () => {
     assert.equal(await status(victim.token), 200);
   });
 
-  test('revoking the current session is a sign-out: 204 and a clearing cookie', async () => {
+  test('revoking the current session is a sign-out: 204, a clearing cookie and Clear-Site-Data', async () => {
     const u = await h.createUser();
     const [current] = await list(u.token);
     assert.ok(current?.current);
@@ -154,6 +154,7 @@ describe('revoking one session', () => {
     });
     assert.equal(res.status, 204);
     assert.match(setCookieLine(res, 'coatcheck') ?? '', /^coatcheck=; Max-Age=0/);
+    assert.equal(res.headers.get('clear-site-data'), '"cache", "cookies", "storage"');
     assert.equal(await status(u.token), 401);
   });
 

@@ -30,6 +30,15 @@ export function clearSessionCookie(c: Context, config: ServerConfig): void {
   c.header('Set-Cookie', sessionClearingCookie(config), { append: true });
 }
 
+/**
+ * Sign-out: clears the session cookie and asks the browser to drop this origin's cache, cookies
+ * and storage too (Clear-Site-Data, ASVS 5.0 V14.3.1). The JSON API and the pages both use it.
+ */
+export function signOutHeaders(c: Context, config: ServerConfig): void {
+  clearSessionCookie(c, config);
+  c.header('Clear-Site-Data', '"cache", "cookies", "storage"');
+}
+
 /** True when `headers` already set (or clear) the session cookie named `name`. */
 export function setsSessionCookie(headers: Headers, name: string): boolean {
   return headers.getSetCookie().some((line) => line.startsWith(`${name}=`));

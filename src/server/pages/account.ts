@@ -3,20 +3,13 @@ import { html } from 'hono/html';
 import { MIN_PASSWORD_LENGTH } from '../../accounts/password-policy.ts';
 import type { SessionView } from '../../core/engine.ts';
 import type { AppEnv, Auth } from '../context.ts';
-import { setSessionCookie } from '../http/cookies.ts';
+import { setSessionCookie, signOutHeaders } from '../http/cookies.ts';
 import { clientInfo } from '../http/request-context.ts';
 import { grantDownload } from '../routes/download-tokens.ts';
 import type { Services } from '../services.ts';
 import { type DownloadableFile, filesSection, listDownloadableFiles } from './files.ts';
 import { field } from './form.ts';
-import {
-  failurePage,
-  seeOther,
-  sendPage,
-  signedInOrRedirect,
-  signedInPost,
-  signOutHeaders,
-} from './guard.ts';
+import { failurePage, seeOther, sendPage, signedInOrRedirect, signedInPost } from './guard.ts';
 import { csrfField, errorBox, type Html, noticeBox, page, timeAgo, viewerOf } from './layout.ts';
 import { noticeText, withNotice } from './notices.ts';
 import { reauthPage, reauthReturn } from './reauth-page.ts';

@@ -8,9 +8,7 @@ import {
   StoreUnavailableError,
   UnauthenticatedError,
 } from '../../core/errors.ts';
-import type { ServerConfig } from '../config.ts';
 import type { AppEnv, Auth } from '../context.ts';
-import { clearSessionCookie } from '../http/cookies.ts';
 import type { Services } from '../services.ts';
 import { describeFailure } from './failure.ts';
 import { CSRF_FIELD, type FormFields, field, readForm } from './form.ts';
@@ -33,15 +31,6 @@ export function sendPage(c: Context<AppEnv>, body: Html, status: ContentfulStatu
 export function seeOther(c: Context<AppEnv>, location: string) {
   c.header('Cache-Control', 'no-store');
   return c.redirect(location, 303);
-}
-
-/**
- * Sign-out: clears the cookie and asks the browser to drop this origin's cache, cookies and
- * storage too (Clear-Site-Data, ASVS 5.0 V14.3.1), exactly like POST /auth/logout.
- */
-export function signOutHeaders(c: Context<AppEnv>, config: ServerConfig): void {
-  clearSessionCookie(c, config);
-  c.header('Clear-Site-Data', '"cache", "cookies", "storage"');
 }
 
 /** The signed-in caller, or a 303 to the sign-in page that comes back to this page afterwards. */

@@ -1,10 +1,11 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../context.ts';
+import { signOutHeaders } from '../http/cookies.ts';
 import { clientInfo } from '../http/request-context.ts';
 import type { Services } from '../services.ts';
 import { mountAccount } from './account.ts';
 import { mountAdmin } from './admin.ts';
-import { seeOther, signedInPost, signOutHeaders } from './guard.ts';
+import { seeOther, signedInPost } from './guard.ts';
 import { mountLogin } from './login.ts';
 import { withNotice } from './notices.ts';
 import { mountSignup } from './signup.ts';

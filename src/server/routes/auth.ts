@@ -6,7 +6,7 @@ import type { ServerConfig } from '../config.ts';
 import type { AppEnv, Auth } from '../context.ts';
 import { bearerCredential } from '../http/bearer.ts';
 import { CompleteResponses } from '../http/complete-response.ts';
-import { clearSessionCookie, setSessionCookie } from '../http/cookies.ts';
+import { setSessionCookie, signOutHeaders } from '../http/cookies.ts';
 import { readJsonBody } from '../http/json-body.ts';
 import { clientInfo } from '../http/request-context.ts';
 import { requireAuth } from '../http/session.ts';
@@ -22,7 +22,6 @@ import { sessionBody, sessionUserView } from './session-body.ts';
  */
 
 /** Sign-out asks the browser to drop this origin's data too (ASVS 5.0 V14.3.1). */
-const CLEAR_SITE_DATA = '"cache", "cookies", "storage"';
 
 /** Routes under /auth (except /auth/verify, see verify.ts). */
 export function authRoutes(services: Services): Hono<AppEnv> {
@@ -76,8 +75,7 @@ export function authRoutes(services: Services): Hono<AppEnv> {
     }
     // A bearer request never touches cookies, even with a bad token (see http/bearer.ts).
     if (bearerCredential(c, { enabled: config.bearerTransport }) === null) {
-      clearSessionCookie(c, config);
-      c.header('Clear-Site-Data', CLEAR_SITE_DATA);
+      signOutHeaders(c, config);
     }
     return c.body(null, 204);
   });
@@ -98,7 +96,7 @@ export function authRoutes(services: Services): Hono<AppEnv> {
     await accounts.revokeSession(auth.session, id, clientInfo(c));
     const own = id === auth.session.id;
     metrics.revocations.inc({ kind: own ? 'logout' : 'one' });
-    if (own && auth.transport === 'cookie') clearSessionCookie(c, config);
+    if (own && auth.transport === 'cookie') signOutHeaders(c, config);
     return c.body(null, 204);
   });
 
