@@ -1,10 +1,16 @@
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { getRequestListener, RequestError } from '@hono/node-server';
 import type { DownloadPolicy } from '../tokens/resource.ts';
 import { createApp } from './app.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { describeConfig, type ServerConfig } from './config.ts';
+import {
+  clientErrorHandler,
+  type EarlyRefusals,
+  earlyRefusals,
+} from './http/malformed-requests.ts';
+import { createProxyTrust } from './http/proxy-trust.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openServices, type Services } from './services.ts';
 
@@ -60,7 +66,8 @@ export async function startServer(
       );
     }
     await bootstrapAdmin(services, config.bootstrapAdmin, logger);
-    server = await listen(createApp(services).fetch, config);
+    const refusals = earlyRefusals(services, createProxyTrust(config.trustedProxies));
+    server = await listen(createApp(services).fetch, config, refusals, logger);
   } catch (error) {
     await services.close();
     throw error;
@@ -141,13 +148,23 @@ export function exitOnSignal(running: RunningServer, logger: Logger): void {
   process.on('SIGINT', onSignal);
 }
 
-/** Listens on the configured host and port; rejects with a readable error (e.g. port in use). */
+/**
+ * Listens on the configured host and port; rejects with a readable error (e.g. port in use).
+ * Requests the app never sees get problems too (http/malformed-requests.ts): what Node's parser
+ * refuses ('clientError'), an Expect other than 100-continue ('checkExpectation'), and a Host or
+ * target @hono/node-server cannot build a URL from (its `errorHandler`).
+ */
 function listen(
-  fetch: Parameters<typeof serve>[0]['fetch'],
+  fetch: Parameters<typeof getRequestListener>[0],
   config: ServerConfig,
+  refusals: EarlyRefusals,
+  logger: Logger,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port: config.port, hostname: config.host }) as Server;
+    const server = createServer(requestListener(fetch, config, refusals));
+    server.on('clientError', clientErrorHandler(config, logger));
+    server.on('checkExpectation', refusals.expectationFailed);
+    server.listen(config.port, config.host);
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${config.host}:${config.port}`;
       const hint = error.code === 'EADDRINUSE' ? ' (in use: set COATCHECK_PORT)' : '';
@@ -159,6 +176,37 @@ function listen(
       resolve(server);
     });
   });
+}
+
+/**
+ * @hono/node-server's listener (what its `serve()` builds) with an `errorHandler`. That handler is
+ * given only the error, yet answering a bad Host well needs the request (method, peer for the
+ * access log): @hono/node-server calls it synchronously, inside the listener call, when it cannot
+ * build the URL, so the request in hand is kept for exactly that call. A later failure (a
+ * rejected fetch) finds none and gets the generic 500. Per request this costs two assignments;
+ * and with an errorHandler, @hono/node-server awaits the app's promise instead of chaining a
+ * `.catch()` onto it, one promise fewer.
+ */
+function requestListener(
+  fetch: Parameters<typeof getRequestListener>[0],
+  config: ServerConfig,
+  refusals: EarlyRefusals,
+): RequestListener {
+  let current: IncomingMessage | null = null;
+  const listener = getRequestListener(fetch, {
+    // Host of an HTTP/1.0 request without one (as serve() does).
+    hostname: config.host,
+    errorHandler: (error) =>
+      current !== null && error instanceof RequestError
+        ? refusals.malformed(current)
+        : refusals.failed(error),
+  });
+  return (incoming, outgoing) => {
+    current = incoming;
+    const done = listener(incoming, outgoing);
+    current = null;
+    return done;
+  };
 }
 
 /**

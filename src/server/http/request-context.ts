@@ -66,7 +66,7 @@ export function requestContext(
       const requestId = c.get('requestId');
       if (!isComplete(c.res)) editHeaders(c, (headers) => headers.set('X-Request-Id', requestId));
       const seconds = (performance.now() - started) / 1000;
-      const method = KNOWN_METHODS.has(c.req.method) ? c.req.method : 'OTHER';
+      const method = methodLabel(c.req.method);
       const route = routeLabel(c);
       const status = c.res.status;
       metrics.httpDuration.observe(method, route, status, seconds);
@@ -80,6 +80,11 @@ export function requestContext(
       });
     },
   };
+}
+
+/** A method as logs and metrics label it: one of seven, else `OTHER` (a bounded label set). */
+export function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
 }
 
 /**

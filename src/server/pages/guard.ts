@@ -11,7 +11,7 @@ import {
 import type { AppEnv, Auth } from '../context.ts';
 import type { Services } from '../services.ts';
 import { describeFailure } from './failure.ts';
-import { CSRF_FIELD, type FormFields, field, readForm } from './form.ts';
+import { CSRF_FIELD, type FormFailure, type FormFields, field, readForm } from './form.ts';
 import { type Html, messagePage, type Viewer, viewerOf } from './layout.ts';
 import { type ReauthReturn, reauthPage } from './reauth-page.ts';
 import { loginUrl } from './return-path.ts';
@@ -75,7 +75,7 @@ export interface SignedInPost {
 
 /**
  * Admits a POST from a signed-in page: signed out → 303 to /login (nothing is done); an unreadable
- * body → 413/415 page; a missing or wrong synchronizer token (another session's, an old one) →
+ * body → 413/415/400 page; a missing or wrong synchronizer token (another session's, an old one) →
  * 403 page. The token is the second layer: the app's cross-origin check already ran.
  */
 export async function signedInPost(
@@ -103,18 +103,20 @@ export async function signedInPost(
   return { auth, viewer, fields: form.fields };
 }
 
-/** The 413 or 415 page for a body readForm refused. */
-export function formRefused(
-  c: Context<AppEnv>,
-  reason: 'too_large' | 'unsupported_media_type',
-  viewer: Viewer | null,
-) {
-  const tooLarge = reason === 'too_large';
-  const message = tooLarge
-    ? 'The form you sent is too large.'
-    : 'This page only accepts forms sent by a browser.';
-  return sendPage(c, messagePage({ title: 'Form refused', message, viewer }), tooLarge ? 413 : 415);
+/** The 413, 415 or 400 page for a body readForm refused. */
+export function formRefused(c: Context<AppEnv>, reason: FormFailure, viewer: Viewer | null) {
+  const { message, status } = FORM_REFUSALS[reason];
+  return sendPage(c, messagePage({ title: 'Form refused', message, viewer }), status);
 }
+
+const FORM_REFUSALS = {
+  too_large: { message: 'The form you sent is too large.', status: 413 },
+  unsupported_media_type: {
+    message: 'This page only accepts forms sent by a browser.',
+    status: 415,
+  },
+  not_utf8: { message: 'The form you sent is not valid UTF-8 text.', status: 400 },
+} as const satisfies Record<FormFailure, { message: string; status: ContentfulStatusCode }>;
 
 /**
  * Answers a thrown error in words. A refused operation gets `render(messages)` with its status
