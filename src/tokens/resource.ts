@@ -4,7 +4,7 @@ import type { SessionUser } from '../core/store.ts';
  * What a download token may name: a relative path under the download root, checked the same way
  * where the token is issued and where it is redeemed. A resource is a list of plain names joined
  * by `/`: no empty, `.` or `..` segment, no backslash, no control character (NUL included), no
- * leading `/`. Nothing is decoded or resolved here, so there is nothing to trick.
+ * lone surrogate (it has no UTF-8 form, so no file name or URL), no leading `/`. Nothing is decoded or resolved here, so there is nothing to trick.
  */
 
 /** Longest resource accepted, in UTF-16 code units. */
@@ -27,6 +27,7 @@ export function isPlainName(segment: string): boolean {
     segment !== '' &&
     segment !== '.' &&
     segment !== '..' &&
+    segment.isWellFormed() &&
     !segment.includes('/') &&
     !segment.includes('\\') &&
     !CONTROL.test(segment)

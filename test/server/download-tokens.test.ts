@@ -121,13 +121,14 @@ describe('POST /auth/download-tokens', () => {
     await assertProblem(await mint(ada, 'users/report.txt'), 403, 'forbidden');
   });
 
-  test('traversal, absolute paths and non-strings are refused at issue time (400)', async () => {
+  test('traversal, absolute paths, lone surrogates and non-strings are refused at issue time (400)', async () => {
     for (const resource of [
       `users/${ada.id}/../${bob.id}/report.txt`,
       '../etc/passwd',
       '/etc/passwd',
       `users\\${ada.id}\\report.txt`,
       'public/a\u0000b',
+      'public/\ud800x',
       42,
       null,
     ]) {
