@@ -4,9 +4,25 @@
  * no-store). Whatever logs a request target masks it first.
  */
 
-const TOKEN_PARAM = /([?&;]token=)[^&#;]*/gi;
-
-/** `target` with every `token=` query value replaced by `[redacted]`. */
+/**
+ * `target` with the value of every query parameter named `token` replaced by `[redacted]`. The
+ * name is compared as the server reads it (percent-decoded, `+` as space) and in any case, so
+ * `?%74oken=…` is masked too.
+ */
 export function maskTokens(target: string): string {
-  return target.replace(TOKEN_PARAM, '$1[redacted]');
+  const start = target.indexOf('?');
+  if (start === -1) return target;
+  const hash = target.indexOf('#', start);
+  const end = hash === -1 ? target.length : hash;
+  const query = target.slice(start + 1, end).replace(/[^&;]+/g, (pair) => {
+    const eq = pair.indexOf('=');
+    if (eq === -1 || decodedName(pair.slice(0, eq)).toLowerCase() !== 'token') return pair;
+    return `${pair.slice(0, eq)}=[redacted]`;
+  });
+  return `${target.slice(0, start + 1)}${query}${target.slice(end)}`;
+}
+
+/** A query parameter's name as URLSearchParams decodes it (leniently: it never throws). */
+function decodedName(raw: string): string {
+  return new URLSearchParams(`${raw}=`).keys().next().value ?? '';
 }

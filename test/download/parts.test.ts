@@ -65,6 +65,12 @@ describe('file names and paths', () => {
       '/files/a?x=1&token=[redacted]&TOKEN=[redacted]#f',
     );
     assert.equal(maskTokens('/files/a?tokens=1'), '/files/a?tokens=1');
+    // Named as the server reads the name: percent-decoded (a live token must not reach the log).
+    assert.equal(
+      maskTokens('/files/a?%74oken=eyJ.a.b&%54%4F%4B%45%4E=c;tok%65n=d'),
+      '/files/a?%74oken=[redacted]&%54%4F%4B%45%4E=[redacted];tok%65n=[redacted]',
+    );
+    assert.equal(maskTokens('/files/a?%zz=1&token'), '/files/a?%zz=1&token');
   });
 });
 
