@@ -5,8 +5,11 @@ import type { ReplayEntry, ReplayGuard } from './replay.ts';
 /**
  * The replay guard for several download nodes: one Redis (standalone, Sentinel or Cluster URL, as
  * for the session store) remembers every accepted `(iss, jti)` until the token expires. A claim is
- * one `SET key 1 NX PXAT <exp>`: atomic, so of two nodes receiving the same token at once exactly
- * one serves it, and the key disappears by itself when the token could no longer verify anyway.
+ * one `SET key 1 NX PX <ms until exp>`: atomic, so of two nodes receiving the same token at once
+ * exactly one serves it, and the key disappears by itself when the token could no longer verify
+ * anyway. The lifetime is relative, from this node's clock, so a skew between the node and Redis
+ * cannot make a key expire early (`PXAT`, an absolute time on Redis's clock, could: on a node
+ * behind Redis by more than a token's remaining life, every claim was forgotten at once).
  */
 
 /** Options of createRedisReplayGuard. */
@@ -17,6 +20,8 @@ export interface RedisReplayGuardOptions {
   readonly connectTimeoutMs?: number;
   /** A claim without an answer this long rejects (the server answers 503). @default 2000 */
   readonly commandTimeoutMs?: number;
+  /** This node's clock in epoch ms (the verifier's). @default Date.now */
+  readonly now?: () => number;
 }
 
 /** What the guard needs of a node-redis client, Cluster or Sentinel connection. */
@@ -25,7 +30,7 @@ interface SetConnection {
   set(
     key: string,
     value: string,
-    options: { condition: 'NX'; expiration: { type: 'PXAT'; value: number } },
+    options: { condition: 'NX'; expiration: { type: 'PX'; value: number } },
   ): Promise<string | null>;
   close(): Promise<unknown>;
   on(event: 'error', listener: (error: unknown) => void): unknown;
@@ -43,6 +48,7 @@ export async function createRedisReplayGuard(
   const connectTimeoutMs = options.connectTimeoutMs ?? 2000;
   const commandTimeoutMs = options.commandTimeoutMs ?? 2000;
   const prefix = options.prefix ?? 'coatcheck:dl:';
+  const now = options.now ?? Date.now;
   const connection = createRedisConnection(parseRedisUrl(url), {
     connectTimeoutMs,
     retry: () => connected,
@@ -65,7 +71,7 @@ export async function createRedisReplayGuard(
     const reply = await withTimeout(
       connection.set(`${prefix}${digest}`, '1', {
         condition: 'NX',
-        expiration: { type: 'PXAT', value: Math.max(1, Math.ceil(entry.expiresAt)) },
+        expiration: { type: 'PX', value: Math.max(1, Math.ceil(entry.expiresAt - now())) },
       }),
       commandTimeoutMs,
       'SET',

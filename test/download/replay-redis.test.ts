@@ -46,6 +46,18 @@ describe('Redis replay guard', () => {
     assert.equal(await g.claim({ ...entry, expiresAt: Date.now() + 60_000 }), true);
   });
 
+  test('a node whose clock is behind Redis still remembers a claim until the token expires', async () => {
+    // The node's clock 20 s behind Redis's: an absolute expiry (PXAT) would already be past there.
+    const behind = await createRedisReplayGuard(redis.url, {
+      prefix: 'skew:',
+      now: () => Date.now() - 20_000,
+    });
+    guards.push(behind);
+    const entry = { issuer: ISSUER, jti: 'skewed', expiresAt: Date.now() - 20_000 + 10_000 };
+    assert.equal(await behind.claim(entry), true);
+    assert.equal(await behind.claim(entry), false, 'the second use is refused');
+  });
+
   test('two download nodes sharing the guard: the second refuses a token the first served', async () => {
     const shared = { prefix: 'nodes:' };
     const nodeA = await createRedisReplayGuard(redis.url, shared);
