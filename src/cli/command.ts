@@ -109,11 +109,13 @@ export async function withServices<T>(
   }
 }
 
-/** The positional as a normalised email, else UsageError. */
+/**
+ * The positional as a normalised email, else UsageError. The refusal does not quote the argument:
+ * a password typed in the email's place must not be printed back.
+ */
 export function emailArg(value: string | undefined): string {
   const email = normaliseEmail(value);
-  if (email === null)
-    throw new UsageError(`${JSON.stringify(value ?? '')} is not an email address`);
+  if (email === null) throw new UsageError('the first argument is not an email address');
   return email;
 }
 

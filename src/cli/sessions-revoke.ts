@@ -64,7 +64,9 @@ ${COMMON_HELP}`,
       // Only a session of this user: an id alone must not reach someone else's session.
       const live = await services.engine.list(user.id);
       if (!live.some((s) => s.id === sessionId)) {
-        throw new CommandFailure(`${email} has no live session ${JSON.stringify(sessionId)}`);
+        // Not quoted when it holds a dot: a whole session token must not be printed back.
+        const shown = sessionId?.includes('.') ? '(give the id, not the token)' : sessionId;
+        throw new CommandFailure(`${email} has no live session ${JSON.stringify(shown)}`);
       }
       await services.engine.revoke(sessionId as string);
       await auditCli(services, 'session.revoked', user.id, {}, sessionId as string);

@@ -3,6 +3,7 @@ import {
   type CliIo,
   COMMON_HELP,
   type Command,
+  CommandFailure,
   emailArg,
   UsageError,
   withServices,
@@ -51,6 +52,8 @@ ${COMMON_HELP}`,
   },
 };
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 async function readPassword(fromStdin: boolean, io: CliIo): Promise<string> {
   if (fromStdin) {
     // A terminal would show the password as it is typed: --password-stdin is for pipes.
@@ -61,9 +64,16 @@ async function readPassword(fromStdin: boolean, io: CliIo): Promise<string> {
     }
     const chunks: Buffer[] = [];
     for await (const chunk of io.stdin) chunks.push(Buffer.from(chunk));
-    return Buffer.concat(chunks)
-      .toString('utf8')
-      .replace(/\r?\n$/, '');
+    let text: string;
+    try {
+      text = STRICT_UTF8.decode(Buffer.concat(chunks)); // lenient decoding would merge passwords
+    } catch {
+      throw new CommandFailure('the password on stdin is not valid UTF-8');
+    }
+    const password = text.replace(/\r?\n$/, '');
+    // Nobody can type a line break at a sign-in form: such a password could never be used.
+    if (/[\r\n]/.test(password)) throw new CommandFailure('the password on stdin spans lines');
+    return password;
   }
   const password = io.env.COATCHECK_PASSWORD;
   if (password !== undefined && password !== '') return password;

@@ -65,7 +65,7 @@ describe('usage errors exit 2 with one line', { concurrency: true }, () => {
     ['unknown subcommand', ['sessions', 'purge'], /unknown command "sessions purge"/],
     ['unknown option', ['migrate', '--bogus'], /Unknown option '--bogus'/],
     ['missing email', ['user', 'add'], /missing arguments/],
-    ['bad email', ['user', 'lock', 'not-an-email'], /"not-an-email" is not an email address/],
+    ['bad email', ['user', 'lock', 'not-an-email'], /: the first argument is not an email address/],
     ['bad role', ['user', 'set-roles', 'a@example.com', 'user,Root'], /each role must match/],
     ['no password', ['user', 'add', 'a@example.com'], /no password: pipe it in/],
     [
@@ -89,6 +89,7 @@ describe('usage errors exit 2 with one line', { concurrency: true }, () => {
     for (const args of [
       ['user', 'add', 'a@example.com', 'Hunter2-secret-pw'],
       ['user', 'add', 'a@example.com', '--password=Hunter2-secret-pw'],
+      ['user', 'add', 'Hunter2-secret-pw'],
     ]) {
       const run = await cli(args, { dataDir: freshDataDir() });
       assert.equal(run.code, 2);
@@ -159,6 +160,24 @@ describe('coatcheck user', () => {
     });
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already exists/);
+    await services.close();
+  });
+
+  it('user add refuses a password on stdin that is not UTF-8 or spans lines, with exit 1', async () => {
+    const { dataDir, services } = fixture();
+    for (const input of [
+      Buffer.from([...Buffer.from('Abc-'), 0xff, 0xfe, ...Buffer.from('-Horse-96')]),
+      `${PW}\n\n`,
+      `${PW}\nsecond line`,
+    ]) {
+      const run = await cli(['user', 'add', 'a@example.com', '--password-stdin'], {
+        dataDir,
+        input,
+      });
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /not valid UTF-8|spans lines/);
+    }
+    assert.equal(await services.users.count(), 0);
     await services.close();
   });
 
@@ -244,6 +263,11 @@ describe('coatcheck sessions', () => {
     const wrong = await cli(['sessions', 'revoke', 'kim@example.com', a.session.id], { dataDir });
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /has no live session/);
+    // A whole token given for the id: refused without printing it back.
+    const token = await cli(['sessions', 'revoke', 'kim@example.com', b.token], { dataDir });
+    assert.equal(token.code, 1);
+    assert.match(token.stderr, /give the id, not the token/);
+    assert.equal(token.stderr.includes(b.token.split('.')[1] as string), false);
 
     const all = await cli(['sessions', 'revoke', 'kim@example.com', '--all'], { dataDir });
     assert.equal(all.stdout, 'kim@example.com: ended 2 sessions\n');

@@ -41,7 +41,7 @@ export function childEnv(vars: Record<string, string>): Record<string, string> {
 /** Runs `coatcheck <args>` in a child process on this Node (the pinned 24) and waits for it. */
 export function cli(
   args: readonly string[],
-  options: { dataDir: string; env?: Record<string, string>; input?: string },
+  options: { dataDir: string; env?: Record<string, string>; input?: string | Uint8Array },
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN, ...args], {
