@@ -42,6 +42,9 @@ export function walChangeProbe(db: DatabaseSync): ChangeProbe | null {
   let primed = false;
   return {
     changed() {
+      // Closed: the last connection's close unlinks the -shm this descriptor still reads, which
+      // would never change again. Always a change, so every lookup reads the store (and fails).
+      if (!db.isOpen) return true;
       if (readSync(fd, read, 0, read.length, 0) !== read.length) return true;
       let same = primed;
       for (let i = 0; i < seen.length; i++) {

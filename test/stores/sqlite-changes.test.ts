@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SessionEngine } from '../../src/core/engine.ts';
+import { StoreUnavailableError } from '../../src/core/errors.ts';
 import { LocalInvalidationFeed, NearCache } from '../../src/core/near-cache.ts';
 import type { SessionUser } from '../../src/core/store.ts';
 import {
@@ -185,6 +186,14 @@ describe('engine near cache on the SQLite store (the change probe)', () => {
     } finally {
       await stores.close();
     }
+  });
+
+  it('serves nothing from the cache once the store is closed: the next validate fails closed', async () => {
+    const { path, stores, engine, token, sessionId } = await fixture();
+    for (let i = 0; i < 3; i++) assert.ok((await engine.validate(token)).ok);
+    await stores.close();
+    inAnotherProcess(path, `DELETE FROM sessions WHERE id = '${sessionId}'`);
+    await assert.rejects(engine.validate(token), StoreUnavailableError);
   });
 
   it('is off when the users live elsewhere (the probe would not see their changes) and in memory', async () => {
