@@ -1,25 +1,59 @@
+import { ConfigError } from '../core/errors.ts';
 import { RETIREMENT_SECONDS } from '../tokens/keys.ts';
-import { COMMON_HELP, type Command, withServices } from './command.ts';
+import { COMMON_HELP, type Command, CommandFailure, withServices } from './command.ts';
+
+/** What to do when rotate refuses: said with every refusal, since each may be a lost secret. */
+const RESEAL_HINT =
+  'To store new keys as this command is configured (sealed under this COATCHECK_KEYS_SECRET, or in ' +
+  'the clear without one), also the way out of a lost secret, run: coatcheck keys rotate --reseal. ' +
+  'Every server must then have this same COATCHECK_KEYS_SECRET (see --help).';
 
 /** `coatcheck keys rotate`: a new signing key signs from now; the old one stays published. */
 export const keysRotateCommand: Command = {
   name: 'keys rotate',
   summary: 'make a new key sign download and identity tokens',
   positionals: 0,
-  help: `Usage: coatcheck keys rotate [--config <path>]
+  options: { reseal: { type: 'boolean' } },
+  help: `Usage: coatcheck keys rotate [--reseal] [--config <path>]
 
 Creates a new Ed25519 signing key in the database; the server signs every new download token and
 identity assertion with it from its next request on. The previous key signs nothing more but stays
 in /.well-known/jwks.json for ${RETIREMENT_SECONDS} s (the longest token lifetime plus a minute of
-clock skew), so tokens it signed keep verifying until they expire; then it is deleted. Keys are
-sealed with COATCHECK_KEYS_SECRET when it is set: run this command with the server's secret (it
-refuses to rotate when the current key does not open with the secret it is given).
+clock skew), so tokens it signed keep verifying until they expire; then it is deleted.
 
-Example:
+Keys are sealed with COATCHECK_KEYS_SECRET when it is set, and every server must open the signing
+key, so run this command with the servers' secret (or without one when they have none). It refuses
+(exit 1, nothing changed) when the current key does not open with the secret it is given, or is
+stored in the clear while a secret is given: the new key would be one the servers cannot open.
+
+Options:
+  --reseal  store the new key under the secret given (or in the clear without one) whatever the
+            current key is stored as, and retire the current key even if it does not open. Every
+            server must have this same COATCHECK_KEYS_SECRET, else it cannot sign download tokens
+            or identity assertions (and does not start when it signs any). From keys in the clear:
+            give the servers the secret first (they still open a key stored in the clear), then
+            run this. With the secret lost: run this with a new one, then restart the servers
+            with it. Tokens signed by the retired key verify until they expire.
+
+Examples:
   coatcheck keys rotate
+  COATCHECK_KEYS_SECRET="$THE_SECRET_EVERY_SERVER_HAS" coatcheck keys rotate --reseal
 ${COMMON_HELP}`,
   async run(args, io) {
-    const { kid, retireAt } = await withServices(args, io, (services) => services.keys.rotate());
+    const reseal = args.values.reseal === true;
+    const { kid, retireAt, unopened } = await withServices(args, io, (services) =>
+      services.keys.rotate({ reseal }).catch((error: unknown) => {
+        if (error instanceof ConfigError)
+          throw new CommandFailure(`${error.message}\n${RESEAL_HINT}`);
+        throw error;
+      }),
+    );
+    if (unopened !== null) {
+      io.err(
+        `warning: signing key ${unopened} did not open with the secret given; it is retired anyway ` +
+          '(tokens it signed verify until they expire)\n',
+      );
+    }
     io.out(
       `new signing key ${kid}; earlier keys leave the JWKS at ${new Date(retireAt).toISOString()}\n`,
     );
@@ -42,7 +76,11 @@ Example:
 ${COMMON_HELP}`,
   async run(args, io) {
     const keys = await withServices(args, io, (services) => services.keys.list());
-    if (keys.length === 0) io.out('no signing keys yet (the server creates one when it starts)\n');
+    if (keys.length === 0) {
+      io.out(
+        'no signing keys yet (created at the first signature or JWKS request, or by rotate)\n',
+      );
+    }
     for (const key of keys) {
       const state = key.signing
         ? 'signing'

@@ -29,6 +29,8 @@ export {
   type KeyInfo,
   MAX_TOKEN_LIFETIME_SECONDS,
   type PublishedJwk,
+  type RotateOptions,
+  type RotateResult,
   SigningKeys,
   type SigningKeysOptions,
 } from '../tokens/keys.ts';

@@ -55,8 +55,8 @@ export type DownloadVerifierOptions = KeySource & {
 
 /** A key id as Coatcheck mints them (RFC 7638 thumbprints): base64url, bounded. */
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
-/** Key-set problems that say nothing about the token: answered 503, not 401. */
-const KEYS_DOWN = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
+/** The key set could not be read: says nothing about the token, so 503 (fail closed), not 401. */
+class KeysUnavailable extends Error {}
 
 /** Builds the verifier once; `verify` never throws. */
 export function createDownloadVerifier(options: DownloadVerifierOptions) {
@@ -70,11 +70,21 @@ export function createDownloadVerifier(options: DownloadVerifierOptions) {
         })
       : createLocalJWKSet(options.keys);
   // Only `kid` (and the pinned alg) choose a key: a token without a well-formed kid has none.
-  const getKey: JWTVerifyGetKey = (header, token) => {
+  const getKey: JWTVerifyGetKey = async (header, token) => {
     if (typeof header.kid !== 'string' || !KID.test(header.kid)) {
       throw new errors.JWKSNoMatchingKey();
     }
-    return keySet({ alg: header.alg, kid: header.kid }, token);
+    try {
+      return await keySet({ alg: header.alg, kid: header.kid }, token);
+    } catch (error) {
+      // No key for this kid is the token's fault (401). Anything else is the key set failing to
+      // load: a refused connection, a timeout (JWKSTimeout), a status other than 200 or a body
+      // that is not JSON (jose's plain JOSEError, ERR_JOSE_GENERIC), JSON that is no key set
+      // (JWKSInvalid). The alg is pinned before the key is looked up, so nothing here is the token.
+      if (error instanceof errors.JWKSNoMatchingKey) throw error;
+      if (error instanceof errors.JWKSMultipleMatchingKeys) throw error;
+      throw new KeysUnavailable('The JSON Web Key Set could not be read.', { cause: error });
+    }
   };
 
   const verify = async (token: string): Promise<DownloadVerdict> => {
@@ -105,10 +115,9 @@ export function createDownloadVerifier(options: DownloadVerifierOptions) {
       }
       return { ok: true, claims: { iss, sub, resource, jti, exp } };
     } catch (error) {
-      if (!(error instanceof errors.JOSEError)) {
+      if (error instanceof KeysUnavailable || !(error instanceof errors.JOSEError)) {
         return { ok: false, status: 503, reason: 'keys_unavailable' };
       }
-      if (KEYS_DOWN.has(error.code)) return { ok: false, status: 503, reason: 'keys_unavailable' };
       return { ok: false, status: 401, reason: reasonOf(error) };
     }
   };

@@ -58,7 +58,12 @@ export async function startServer(
   });
   let server: Server;
   try {
-    await services.keys.check();
+    // Only a server that signs (download tokens, identity assertions) must open the signing key,
+    // and it fails here rather than on its first signature; one that signs nothing starts
+    // whatever the key table holds (its JWKS route needs no private key).
+    if (config.download.url !== null || config.identityAudience !== null) {
+      await services.keys.check();
+    }
     if (config.keysSecret === null) {
       logger.warn(
         'COATCHECK_KEYS_SECRET is not set: the private keys signing download and identity tokens ' +

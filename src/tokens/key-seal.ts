@@ -29,6 +29,11 @@ export interface KeySeal {
   open(sealed: Uint8Array, kid: string): Uint8Array;
 }
 
+/** True when a stored key is encrypted (AES-256-GCM), false when it is stored in the clear. */
+export function isEncryptedKey(stored: Uint8Array): boolean {
+  return stored[0] === AES_GCM;
+}
+
 /**
  * The bytes of a secret given as hex (64+ hex digits) or base64/base64url, or null when it is
  * neither or shorter than 32 bytes. Never echoes the input.

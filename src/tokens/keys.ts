@@ -1,6 +1,7 @@
 import { createPrivateKey, KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
-import type { KeySeal } from './key-seal.ts';
+import { ConfigError } from '../core/errors.ts';
+import { isEncryptedKey, type KeySeal } from './key-seal.ts';
 import type { KeyStore, PublicOkpJwk, SigningKeyRecord } from './key-store.ts';
 
 /**
@@ -32,6 +33,25 @@ export interface KeyInfo {
   /** null while it signs. */
   readonly expiresAt: number | null;
   readonly signing: boolean;
+}
+
+/** Options of SigningKeys.rotate. */
+export interface RotateOptions {
+  /**
+   * Store the new key as this seal does (encrypted, or in the clear) whatever the current one is
+   * stored as, and retire the current key even when it does not open (a lost secret). Every
+   * process signing with these keys must have the same secret first. @default false
+   */
+  readonly reseal?: boolean;
+}
+
+/** What SigningKeys.rotate did. */
+export interface RotateResult {
+  readonly kid: string;
+  /** When the previous key leaves the JWKS (epoch ms). */
+  readonly retireAt: number;
+  /** The previous signing key, when `reseal` retired it without it opening; else null. */
+  readonly unopened: string | null;
 }
 
 /** Options of SigningKeys. */
@@ -102,18 +122,42 @@ export class SigningKeys {
 
   /**
    * A new key signs from now on; the previous one stays in the JWKS for RETIREMENT_SECONDS and
-   * keys retired longer ago are deleted. Returns the new kid and when the old keys disappear.
-   * ConfigError, and nothing changed, when the current key does not open with this seal.
+   * keys retired longer ago are deleted. Returns the new kid, when the old keys disappear, and the
+   * previous signing key when `reseal` retired it without it opening (null otherwise).
+   * ConfigError, and nothing changed, when the current key does not open with this seal or is
+   * stored otherwise (in the clear, or encrypted) than the new one would be, unless `reseal`.
    */
-  async rotate(): Promise<{ kid: string; retireAt: number }> {
-    // The current key must open with our secret: a mistyped COATCHECK_KEYS_SECRET would otherwise
-    // seal a new signing key that the server cannot open.
-    if ((await this.#store.list()).some((r) => r.expiresAt === null)) await this.#current();
+  async rotate(options: RotateOptions = {}): Promise<RotateResult> {
+    const signing = (await this.#store.list()).find((r) => r.expiresAt === null);
+    let unopened: string | null = null;
+    if (signing !== undefined) {
+      // Every process signing with these keys shares one secret (or none) and must open the
+      // signing key: a new key sealed otherwise (under a secret the servers lack, say) would fail
+      // every signature. So, unless `reseal` says the change is meant, the current key must open
+      // (which refuses a clear new key beside an encrypted one) and must not be in the clear when
+      // the new one would be encrypted.
+      const failure = await this.#current().then(
+        () => null,
+        (error: unknown) => {
+          if (error instanceof ConfigError) return error;
+          throw error;
+        },
+      );
+      // A rotated-out key is never opened again (the JWKS publishes its public half), so with
+      // `reseal` one that does not open (a lost secret) is retired like any other.
+      if (options.reseal) unopened = failure === null ? null : signing.kid;
+      else if (failure !== null) throw failure;
+      else if (this.#seal.encrypted && !isEncryptedKey(signing.privateKey)) {
+        throw new ConfigError(
+          `Signing key ${signing.kid} is stored in the clear but COATCHECK_KEYS_SECRET is set: a server without that secret could not open the new key.`,
+        );
+      }
+    }
     const now = this.#now();
     const record = await this.#generate(now);
     const retireAt = now + RETIREMENT_SECONDS * 1000;
     await this.#store.rotate(record, { retireAt, now });
-    return { kid: record.kid, retireAt };
+    return { kid: record.kid, retireAt, unopened };
   }
 
   /** The signing record, creating the first key if needed (a racing process may win: re-read). */
