@@ -35,7 +35,8 @@ app.get('/login', (_req, res) => {
 
 app.post('/login', async (req, res) => {
   try {
-    const { email, password, remember } = req.body;
+    // No body, or one urlencoded() does not parse (JSON, multipart): no fields, so a 400 below.
+    const { email, password, remember } = req.body ?? {};
     await auth.signIn(req, res, { email, password, remember: remember === 'on' });
     res.redirect(303, '/');
   } catch (error) {

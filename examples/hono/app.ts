@@ -41,7 +41,9 @@ app.get('/login', (c) => c.html(page(loginForm(''))));
 
 app.post('/login', async (c) => {
   try {
-    const { email, password, remember } = await c.req.parseBody();
+    // A body that is no readable form (multipart without a boundary): no fields, so a 400 below.
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, undefined>);
+    const { email, password, remember } = form;
     await auth.signIn(c, { email, password, remember: remember === 'on' });
     return c.redirect('/', 303);
   } catch (error) {

@@ -26,7 +26,7 @@ import {
   resolveSession,
   roleRefusal,
 } from './core.ts';
-import { problemReply, replaceSetCookie } from './problem.ts';
+import { defaultErrorStatus, problemReply, replaceSetCookie } from './problem.ts';
 import { endAllSessions, endSession, signInWithPassword, startSession } from './sign-in.ts';
 
 /**
@@ -79,7 +79,10 @@ export interface ExpressCoatcheck {
   signOutEverywhere(req: Request, res: Response): Promise<number>;
   /** The form token for this request's session (a hidden `csrf_token` field), null if signed out. */
   csrfToken(req: Request): string | null;
-  /** Error middleware: CoatcheckErrors become problem+json (5xx without Set-Cookie); others pass on. */
+  /**
+   * Error middleware: CoatcheckErrors become problem+json (a store failure told to `onError`);
+   * others pass on to Express's handler. Whatever it passes on as a 5xx leaves without Set-Cookie.
+   */
   readonly errorHandler: ErrorRequestHandler;
   /** The session cookie's name (`__Host-coatcheck` by default). */
   readonly cookieName: string;
@@ -88,6 +91,7 @@ export interface ExpressCoatcheck {
 /** Builds the middleware and helpers; throws ConfigError for bad options, never per request. */
 export function coatcheck(options: AdapterOptions): ExpressCoatcheck {
   const config = resolveAdapterOptions(options);
+  const onError = config.onError ?? console.error;
 
   const middleware: RequestHandler = (req, res, next) => {
     req.auth = null;
@@ -109,7 +113,10 @@ export function coatcheck(options: AdapterOptions): ExpressCoatcheck {
         sendProblem(res, new ThrottledError(resolution.retryAfterSeconds));
         return;
       }
-      if (resolution.kind === 'refused') res.append('Set-Cookie', config.clearingCookie);
+      if (resolution.kind === 'refused') {
+        res.append('Set-Cookie', config.clearingCookie);
+        res.setHeader('Cache-Control', 'no-store');
+      }
       if (resolution.kind !== 'signed-in') {
         next();
         return;
@@ -132,7 +139,7 @@ export function coatcheck(options: AdapterOptions): ExpressCoatcheck {
 
     function fail(error: unknown): void {
       if (error instanceof StoreUnavailableError) {
-        (config.onError ?? console.error)(error);
+        onError(error);
         sendProblem(res, error);
       } else {
         next(error);
@@ -204,7 +211,14 @@ export function coatcheck(options: AdapterOptions): ExpressCoatcheck {
     },
     csrfToken: (req: Request) => (req.auth ? formToken(req.auth) : null),
     errorHandler: ((error, _req, res, next) => {
-      if (!(error instanceof CoatcheckError) || res.headersSent) return next(error);
+      if (res.headersSent) return next(error);
+      if (!(error instanceof CoatcheckError)) {
+        // Express's own handler answers; a failed request carries no cookie set before the error
+        // (a new session, a refused one's clearing): the browser keeps what it had.
+        if (defaultErrorStatus(error, res.statusCode) >= 500) res.removeHeader('Set-Cookie');
+        return next(error);
+      }
+      if (error instanceof StoreUnavailableError) onError(error);
       sendProblem(res, error);
     }) satisfies ErrorRequestHandler,
   });

@@ -31,7 +31,7 @@ import {
   resolveSession,
   roleRefusal,
 } from './core.ts';
-import { problemReply, replaceSetCookie } from './problem.ts';
+import { defaultErrorStatus, problemReply, replaceSetCookie } from './problem.ts';
 import { endAllSessions, endSession, signInWithPassword, startSession } from './sign-in.ts';
 
 /**
@@ -81,8 +81,21 @@ declare module 'fastify' {
   }
 }
 
+/** Where coatcheckErrorHandler finds the plugin's store-failure reporter (an instance decoration). */
+const REPORT = Symbol('coatcheck.reportStoreFailure');
+
+type StoreFailureReporter = (error: StoreUnavailableError, request: FastifyRequest) => void;
+
+/** The default `onError`: the request's logger. */
+const logStoreFailure: StoreFailureReporter = (error, request) => {
+  request.log.error({ err: error }, 'coatcheck: session store unavailable');
+};
+
 async function plugin(app: FastifyInstance, options: AdapterOptions): Promise<void> {
   const config = resolveAdapterOptions(options);
+  const onError = config.onError;
+  const report: StoreFailureReporter = onError ? (error) => onError(error) : logStoreFailure;
+  app.decorate(REPORT, report);
   app.decorateRequest('auth', null);
   app.decorateRequest('csrfToken', function (this: FastifyRequest) {
     return this.auth ? formToken(this.auth) : null;
@@ -99,7 +112,9 @@ async function plugin(app: FastifyInstance, options: AdapterOptions): Promise<vo
       if (resolution.kind === 'throttled') {
         return void sendProblem(reply, new ThrottledError(resolution.retryAfterSeconds));
       }
-      if (resolution.kind === 'refused') reply.header('set-cookie', config.clearingCookie);
+      if (resolution.kind === 'refused') {
+        reply.header('set-cookie', config.clearingCookie).header('cache-control', 'no-store');
+      }
       if (resolution.kind === 'signed-in') request.auth = resolution.auth;
       done();
     };
@@ -107,8 +122,7 @@ async function plugin(app: FastifyInstance, options: AdapterOptions): Promise<vo
     if (!(pending instanceof Promise)) return settle(pending);
     pending.then(settle, (error: unknown) => {
       if (!(error instanceof StoreUnavailableError)) return done(error as Error);
-      if (config.onError) config.onError(error);
-      else request.log.error({ err: error }, 'coatcheck: session store unavailable');
+      report(error, request);
       sendProblem(reply, error);
     });
   });
@@ -193,15 +207,26 @@ export const coatcheck: FastifyPluginAsync<AdapterOptions> = fp(plugin, {
 
 /**
  * For `app.setErrorHandler`: a CoatcheckError (thrown by `reply.signIn`, say) becomes problem+json
- * with its status, a 5xx without Set-Cookie; anything else is rethrown to Fastify's own handler.
+ * with its status (a store failure told to the plugin's `onError`); anything else is rethrown to
+ * Fastify's own handler. Whatever it answers or rethrows as a 5xx leaves without Set-Cookie.
  */
 export async function coatcheckErrorHandler(
   error: FastifyError | Error,
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<FastifyReply> {
-  if (!(error instanceof CoatcheckError)) throw error;
-  if (problemReply(error).status >= 500) request.log.error({ err: error }, 'request failed');
+  if (!(error instanceof CoatcheckError)) {
+    // A failed request carries no cookie set before the error (a new session, a refused one's
+    // clearing): the browser keeps what it had.
+    if (defaultErrorStatus(error, reply.statusCode) >= 500) reply.removeHeader('set-cookie');
+    throw error;
+  }
+  if (error instanceof StoreUnavailableError) {
+    const report = (request.server as { [REPORT]?: StoreFailureReporter })[REPORT];
+    (report ?? logStoreFailure)(error, request);
+  } else if (problemReply(error).status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+  }
   return sendProblem(reply, error);
 }
 

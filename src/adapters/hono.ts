@@ -67,6 +67,15 @@ export interface HonoAdapterOptions extends AdapterOptions {
   clientIp?: (c: Context) => string | null | undefined;
 }
 
+/**
+ * The Set-Cookie line a helper (signIn, startSession, signOut) set on a context. `c.header` only
+ * reaches responses built through `c`, so after `next()` the middleware also puts it on one built
+ * without (`new Response()`), and takes it off a 5xx. A symbol on the context costs the hot path
+ * one property read.
+ */
+const QUEUED = Symbol('coatcheck.setCookie');
+type Queued = { [QUEUED]?: string };
+
 /** Options of requireAuth. */
 export interface RequireAuthOptions {
   /** Send signed-out GET/HEAD requests here (303) instead of a 401 problem. @default undefined */
@@ -99,7 +108,10 @@ export interface HonoCoatcheck {
   signOutEverywhere(c: Context<CoatcheckEnv>): Promise<number>;
   /** The form token for this session (a hidden `csrf_token` field), null when signed out. */
   csrfToken(c: Context<CoatcheckEnv>): string | null;
-  /** For `app.onError`: CoatcheckErrors as problem+json (5xx without Set-Cookie), else a 500. */
+  /**
+   * For `app.onError`: CoatcheckErrors as problem+json (a store failure told to `onError`), else a
+   * 500 told to `onError`; a 5xx leaves without Set-Cookie.
+   */
   readonly errorHandler: ErrorHandler;
   /** The session cookie's name (`__Host-coatcheck` by default). */
   readonly cookieName: string;
@@ -156,16 +168,27 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
       }
     }
     await next();
-    // A refused cookie is cleared, unless the response sets a new one (a sign-in) or is a
-    // server failure (5xx: say nothing about the session).
-    if (resolution.kind !== 'refused' || c.res.status >= 500) return;
-    if (c.res.headers.getSetCookie().some((line) => isSessionCookie(config, line))) return;
-    appendSetCookie(c, config.clearingCookie);
+    const queued = (c as Queued)[QUEUED];
+    if (queued === undefined && resolution.kind !== 'refused') return;
+    // The cookie a helper set, else a refused cookie's clearing, goes on the response unless one
+    // is there already, never on a server failure (a 5xx says nothing about the session).
+    const lines = c.res.headers.getSetCookie();
+    const isSession = (line: string) => isSessionCookie(config, line);
+    if (c.res.status >= 500) {
+      if (lines.some(isSession))
+        setCookieLines(
+          c,
+          lines.filter((line) => !isSession(line)),
+        );
+    } else if (!lines.some(isSession)) {
+      setCookieLines(c, [...lines, queued ?? config.clearingCookie]);
+    }
   };
 
   const setCookie = (c: Context, line: string) => {
     c.header('Set-Cookie', line, { append: true });
     c.header('Cache-Control', 'no-store');
+    (c as Queued)[QUEUED] = line;
   };
 
   return Object.freeze({
@@ -224,12 +247,15 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
     errorHandler: ((error, c) => {
       if (error instanceof CoatcheckError) {
         if (error instanceof StoreUnavailableError) onError(error);
-        return problemResponse(error);
+        const problem = problemResponse(error);
+        if (problem.status >= 500) dropSetCookie(c);
+        return problem;
       }
       if ('getResponse' in error && typeof error.getResponse === 'function') {
         return error.getResponse() as Response; // Hono's HTTPException
       }
       onError(error);
+      dropSetCookie(c);
       return c.text('Internal Server Error', 500);
     }) satisfies ErrorHandler,
   });
@@ -264,13 +290,29 @@ async function formField(c: Context, field: string, maxFormBytes: number): Promi
   return body[field];
 }
 
-/** Appends to the final response; copies it once when its headers are immutable (redirects). */
-function appendSetCookie(c: Context, line: string): void {
+/**
+ * Makes `lines` the final response's Set-Cookie, with `Cache-Control: no-store` when it carries
+ * any; copies the response once when its headers are immutable (redirects).
+ */
+function setCookieLines(c: Context, lines: readonly string[]): void {
+  const edit = (headers: Headers) => {
+    headers.delete('Set-Cookie');
+    for (const line of lines) headers.append('Set-Cookie', line);
+    if (lines.length > 0) headers.set('Cache-Control', 'no-store');
+  };
   try {
-    c.res.headers.append('Set-Cookie', line);
+    edit(c.res.headers);
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
     c.res = new Response(c.res.body, c.res);
-    c.res.headers.append('Set-Cookie', line);
+    edit(c.res.headers);
   }
+}
+
+/**
+ * Removes every Set-Cookie from the headers Hono carries over to the error response (`c.header`'s,
+ * and those of a response finished before an outer middleware threw): a 5xx sets no cookie.
+ */
+function dropSetCookie(c: Context): void {
+  c.header('Set-Cookie', undefined);
 }

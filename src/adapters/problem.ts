@@ -42,6 +42,18 @@ export function problemResponse(error: unknown): Response {
 }
 
 /**
+ * The status Express's (finalhandler) and Fastify's default error handlers answer `error` with:
+ * its `status` or `statusCode` when 4xx-5xx, else the response's own status when 4xx-5xx, else 500.
+ */
+export function defaultErrorStatus(error: unknown, responseStatus: number): number {
+  const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
+  for (const code of [status, statusCode, responseStatus]) {
+    if (typeof code === 'number' && code >= 400 && code <= 599) return code;
+  }
+  return 500;
+}
+
+/**
  * The Set-Cookie lines of a Node response with `line` added, dropping any earlier line for the same
  * cookie (a clearing cookie queued for a refused token must not follow the new session's cookie).
  */

@@ -106,6 +106,10 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
     return problemResponse(error);
   };
 
+  /** problemFor with the cookies `ctx` queued (a refused cookie's clearing), never on a 5xx. */
+  const refuse = (error: unknown, ctx: RequestContext): Response =>
+    withCookies(problemFor(error), ctx.cookies);
+
   /** Refuses a signed-in unsafe request without this session's form token (CsrfTokenError). */
   const checkFormToken = async (request: Request, ctx: RequestContext, auth: Auth) => {
     const headers = request.headers;
@@ -119,30 +123,49 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
     const roles = guards.requireRole ? guardRoles(guards.requireRole) : null;
     const requireAuth = guards.requireAuth === true || roles !== null;
 
-    /** Everything after the session is known; throws CoatcheckErrors for problemFor. */
+    /**
+     * Everything after the session is known. CoatcheckErrors become problem responses carrying the
+     * queued cookies (refuse); anything else is thrown or rejected to the runtime.
+     */
     const respond = (
       request: Request,
       ip: string | null,
       resolution: Resolution,
     ): Response | Promise<Response> => {
-      if (resolution.kind === 'throttled') throw new ThrottledError(resolution.retryAfterSeconds);
+      if (resolution.kind === 'throttled') {
+        return problemFor(new ThrottledError(resolution.retryAfterSeconds));
+      }
       const auth = resolution.kind === 'signed-in' ? resolution.auth : null;
       const ctx = new RequestContext({ request, config, auth, ip, maxFormBytes });
       if (resolution.kind === 'refused') ctx.setCookie(config.clearingCookie);
       if (requireAuth && !auth) {
+        const { redirectTo } = guards;
         const safe = request.method === 'GET' || request.method === 'HEAD';
-        if (guards.redirectTo === undefined || !safe) throw new UnauthenticatedError();
-        return redirect(guards.redirectTo, ctx.cookies);
+        if (redirectTo === undefined || !safe) return refuse(new UnauthenticatedError(), ctx);
+        return redirect(redirectTo, ctx.cookies);
       }
       const refusal = roles ? roleRefusal(auth, roles) : null;
-      if (refusal) throw refusal;
+      if (refusal) return refuse(refusal, ctx);
       if (auth && needsFormToken(request.method, request.headers.get('content-type'))) {
         return checkFormToken(request, ctx, auth)
           .then(() => fn(request, ctx))
-          .then((response) => withCookies(response, ctx.cookies));
+          .then(
+            (response) => withCookies(response, ctx.cookies),
+            (error: unknown) => refuse(error, ctx),
+          );
       }
-      const response = fn(request, ctx);
-      if (response instanceof Promise) return response.then((r) => withCookies(r, ctx.cookies));
+      let response: Response | Promise<Response>;
+      try {
+        response = fn(request, ctx);
+      } catch (error) {
+        return refuse(error, ctx);
+      }
+      if (response instanceof Promise) {
+        return response.then(
+          (r) => withCookies(r, ctx.cookies),
+          (error: unknown) => refuse(error, ctx),
+        );
+      }
       return withCookies(response, ctx.cookies);
     };
 
@@ -155,11 +178,8 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
       try {
         const ip = clientIp(request) ?? null;
         const pending = resolveSession(config, request.headers.get('cookie'), ip);
-        const response =
-          pending instanceof Promise
-            ? pending.then((resolution) => respond(request, ip, resolution))
-            : respond(request, ip, pending);
-        return response instanceof Promise ? response.catch(problemFor) : response;
+        if (!(pending instanceof Promise)) return respond(request, ip, pending);
+        return pending.then((resolution) => respond(request, ip, resolution), problemFor);
       } catch (error) {
         return problemFor(error);
       }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { StoreUnavailableError } from '../../src/core/errors.ts';
 import type { SessionUser } from '../../src/core/store.ts';
 import { type AdapterFixture, adapterFixture, PW } from './fixture.ts';
 
@@ -17,11 +18,20 @@ import { type AdapterFixture, adapterFixture, PW } from './fixture.ts';
  *   POST /logout             signOut → 204
  *   POST /logout-everywhere  signOutEverywhere → 200 { revoked }
  *   POST /action             any body → hits.count++ → 200 { done: true }
+ *   POST /fail               JSON { email?, password?, error } → signIn when `email` is given,
+ *                            then throws failure(error)
  *
- * CoatcheckErrors thrown by handlers go through the adapter's error handler (problem+json).
+ * CoatcheckErrors thrown by handlers go through the adapter's error handler (problem+json); other
+ * errors go on to the framework's (or the runtime's) own 500. `onError` is the fixture's.
  */
 
 export const COOKIE = '__Host-coatcheck';
+
+/** What /fail throws: a store failure (`'store'`) or a plain Error, as a bug would. */
+export function failure(kind: unknown): Error {
+  const message = 'test: handler failed';
+  return kind === 'store' ? new StoreUnavailableError(message) : new Error(message);
+}
 
 /** Counts handler runs, so "refused before the handler" is an exact assertion. */
 export interface Hits {
@@ -278,6 +288,53 @@ export function adapterContract(name: string, start: StartApp): void {
         fx.store.down = false;
       }
       assert.equal((await send('/private', { cookie: token })).status, 200);
+    });
+
+    test('a request that fails (5xx) sets no cookie: not the session it signed in, not a clearing', async () => {
+      const user = await fx.createUser();
+      const signIn = { email: user.email, password: PW };
+      for (const error of ['plain', 'store']) {
+        const cases: [string, Send][] = [
+          ['signed in, then failed', { json: { ...signIn, error } }],
+          ['refused cookie', { json: { error }, cookie: 'garbage' }],
+        ];
+        for (const [label, s] of cases) {
+          const res = await send('/fail', s);
+          assert.equal(res.status, error === 'store' ? 503 : 500, `${error}: ${label}`);
+          assert.deepEqual(res.headers.getSetCookie(), [], `${error}: ${label}`);
+        }
+      }
+    });
+
+    test('a store failure thrown by a handler is a 503 problem, told to onError once', async () => {
+      const before = fx.errors.length;
+      await problem(await send('/fail', { json: { error: 'store' } }), 503, 'store_unavailable');
+      const heard = fx.errors.slice(before);
+      assert.equal(heard.length, 1);
+      assert.ok(heard[0] instanceof StoreUnavailableError);
+      assert.equal(heard[0].message, 'test: handler failed');
+    });
+
+    test('clears a refused cookie, with no-store, on every answer short of a 5xx', async () => {
+      const user = await fx.createUser();
+      const cases: [string, Send, number][] = [
+        ['/whoami', {}, 200],
+        ['/private', {}, 401], // requireAuth
+        ['/page', {}, 303], // requireAuth redirecting
+        ['/admin', {}, 401], // requireRole
+        ['/login', { json: { email: user.email, password: `${PW}!` } }, 401],
+        ['/logout-everywhere', { method: 'POST' }, 401],
+      ];
+      for (const [path, s, status] of cases) {
+        const res = await send(path, { ...s, cookie: 'garbage' });
+        assert.equal(res.status, status, path);
+        assert.deepEqual(
+          res.headers.getSetCookie(),
+          [`${COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax`],
+          path,
+        );
+        assert.equal(res.headers.get('cache-control'), 'no-store', path);
+      }
     });
 
     test('a client IP blocked for token guessing gets 429 with Retry-After', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { needsFormToken, resolveAdapterOptions } from '../../src/adapters/core.ts';
-import { problemReply, replaceSetCookie } from '../../src/adapters/problem.ts';
+import { defaultErrorStatus, problemReply, replaceSetCookie } from '../../src/adapters/problem.ts';
 import { ConfigError, StoreUnavailableError, ThrottledError } from '../../src/core/errors.ts';
 import { adapterFixture } from './fixture.ts';
 
@@ -84,6 +84,17 @@ test('a new session cookie replaces an earlier line for the same cookie only', (
     'ab=2',
     'a=1',
   ]);
+});
+
+test('an error passed on to Express or Fastify is a 5xx (no cookie) unless it says 4xx', () => {
+  // Express and Fastify read `status`/`statusCode`, then the response's own status, else 500.
+  assert.equal(defaultErrorStatus(new Error('bug'), 200), 500);
+  assert.equal(defaultErrorStatus(null, 200), 500);
+  assert.equal(defaultErrorStatus(Object.assign(new Error('bad json'), { status: 400 }), 200), 400);
+  assert.equal(defaultErrorStatus({ statusCode: 413 }, 200), 413);
+  assert.equal(defaultErrorStatus({ status: 302 }, 200), 500);
+  assert.equal(defaultErrorStatus(new Error('after res.status(404)'), 404), 404);
+  assert.equal(defaultErrorStatus({ status: 503 }, 404), 503);
 });
 
 test('no adapter relaxes a check by environment (no NODE_ENV, no test mode)', async () => {

@@ -86,3 +86,45 @@ export async function browserFlow(app: RunningExample, options: FlowOptions) {
     assert.match(res.headers.get('location') ?? '', /\/login$/);
   }
 }
+
+/**
+ * Sign-in posts an example cannot read as a form (no body, JSON, multipart with or without a
+ * boundary): each refused with a 4xx and no session cookie, as empty fields would be; never a 500.
+ */
+export async function unreadableSignIns(app: RunningExample, path: string) {
+  const multipart = new FormData();
+  multipart.set('email', 'nobody@example.com');
+  multipart.set('password', 'not the password');
+  const json = { 'content-type': 'application/json' };
+  const cases: [string, RequestInit][] = [
+    ['no body', {}],
+    [
+      'an empty form',
+      { body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+    ],
+    ['JSON', { body: '{"email":"ada@example.com"}', headers: json }],
+    ['JSON null', { body: 'null', headers: json }],
+    ['malformed JSON', { body: '{', headers: json }],
+    ['multipart', { body: multipart }],
+    [
+      'multipart without a boundary',
+      { body: 'x', headers: { 'content-type': 'multipart/form-data' } },
+    ],
+  ];
+  for (const [label, init] of cases) {
+    const headers = new Headers(init.headers);
+    headers.set('sec-fetch-site', 'same-origin');
+    const res = await fetch(app.base + path, {
+      ...init,
+      method: 'POST',
+      headers,
+      redirect: 'manual',
+    });
+    const body = await res.text();
+    assert.ok(
+      res.status >= 400 && res.status < 500,
+      `${label}: ${res.status} ${body.slice(0, 300)}`,
+    );
+    assert.ok(!res.headers.getSetCookie().some((l) => l.startsWith(`${COOKIE}=ccs_`)), label);
+  }
+}

@@ -5,13 +5,13 @@ import { after, describe, test } from 'node:test';
 import express from 'express';
 import { coatcheck } from '../../src/adapters/express.ts';
 import { UnauthenticatedError } from '../../src/core/errors.ts';
-import { adapterContract, COOKIE, type StartApp } from './contract.ts';
+import { adapterContract, COOKIE, failure, type StartApp } from './contract.ts';
 import { adapterFixture } from './fixture.ts';
 
 /** The adapter contract on Express 5, plus what only Express can get wrong. */
 
 const start: StartApp = async (fx, hits) => {
-  const auth = coatcheck({ engine: fx.engine, accounts: fx.accounts, onError: () => {} });
+  const auth = coatcheck({ engine: fx.engine, accounts: fx.accounts, onError: fx.onError });
   const app = express();
   app.use(express.json(), express.urlencoded({ extended: false }), express.text());
   app.use(auth.middleware);
@@ -50,6 +50,11 @@ const start: StartApp = async (fx, hits) => {
   app.post('/action', (_req, res) => {
     hits.count++;
     res.json({ done: true });
+  });
+  app.post('/fail', async (req, res) => {
+    const { email, password, error } = req.body;
+    if (email) await auth.signIn(req, res, { email, password });
+    throw failure(error);
   });
   app.use(auth.errorHandler);
   const server: Server = await new Promise((resolve) => {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import Fastify from 'fastify';
 import { coatcheck, coatcheckErrorHandler } from '../../src/adapters/fastify.ts';
 import { ConfigError, UnauthenticatedError } from '../../src/core/errors.ts';
-import { adapterContract, COOKIE, type StartApp } from './contract.ts';
+import { adapterContract, COOKIE, failure, type StartApp } from './contract.ts';
 import { adapterFixture } from './fixture.ts';
 
 /** The adapter contract on Fastify 5 (the plugin registered at the root, as users do). */
@@ -16,7 +16,7 @@ const start: StartApp = async (fx, hits) => {
     { parseAs: 'string' },
     (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
   );
-  await app.register(coatcheck, { engine: fx.engine, accounts: fx.accounts, onError: () => {} });
+  await app.register(coatcheck, { engine: fx.engine, accounts: fx.accounts, onError: fx.onError });
   app.setErrorHandler(coatcheckErrorHandler);
   app.get('/whoami', async (request) => ({ email: request.auth?.user.email ?? null }));
   app.get('/private', { onRequest: app.requireAuth() }, async (request) => ({
@@ -46,6 +46,14 @@ const start: StartApp = async (fx, hits) => {
     hits.count++;
     return { done: true };
   });
+  app.post<{ Body: { email?: string; password?: string; error?: string } }>(
+    '/fail',
+    async (request, reply) => {
+      const { email, password, error } = request.body;
+      if (email) await reply.signIn({ email, password });
+      throw failure(error);
+    },
+  );
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
   return { base, close: () => app.close() };
 };

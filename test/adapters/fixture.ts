@@ -10,7 +10,7 @@ import { MemoryAuditLog, MemorySessionStore, MemoryUserStore } from '../../src/s
 /**
  * What every adapter test shares: memory stores behind a switch that makes the session store fail
  * (to prove fail-closed), a guess limiter that can be told to block, a real engine and Accounts,
- * and users created directly with one precomputed password hash.
+ * users created directly with one precomputed password hash, and an `onError` that records.
  */
 
 /** A password that passes the policy. */
@@ -102,7 +102,12 @@ export function adapterFixture() {
   };
   /** A live session token for `user`, issued directly by the engine. */
   const tokenFor = async (user: UserRecord) => (await engine.create(user)).token;
-  return { store, users, audit, limiter, engine, accounts, createUser, tokenFor };
+  /** What the adapter told its `onError`, in order. */
+  const errors: unknown[] = [];
+  const onError = (error: unknown) => {
+    errors.push(error);
+  };
+  return { store, users, audit, limiter, engine, accounts, createUser, tokenFor, errors, onError };
 }
 
 export type AdapterFixture = ReturnType<typeof adapterFixture>;

@@ -8,7 +8,7 @@ import { Hono } from 'hono';
 import { type CoatcheckEnv, coatcheck } from '../../src/adapters/hono.ts';
 import { csrfTokenFor } from '../../src/core/csrf.ts';
 import { UnauthenticatedError } from '../../src/core/errors.ts';
-import { adapterContract, COOKIE, type StartApp } from './contract.ts';
+import { adapterContract, COOKIE, failure, type StartApp } from './contract.ts';
 import { adapterFixture } from './fixture.ts';
 
 /** The adapter contract on Hono over @hono/node-server. */
@@ -18,7 +18,7 @@ const start: StartApp = async (fx, hits) => {
     engine: fx.engine,
     accounts: fx.accounts,
     clientIp: (c) => getConnInfo(c).remote.address ?? null,
-    onError: () => {},
+    onError: fx.onError,
   });
   const app = new Hono<CoatcheckEnv>();
   app.use(auth.middleware);
@@ -48,6 +48,11 @@ const start: StartApp = async (fx, hits) => {
     hits.count++;
     return c.json({ done: true });
   });
+  app.post('/fail', async (c) => {
+    const { email, password, error } = await c.req.json();
+    if (email) await auth.signIn(c, { email, password });
+    throw failure(error);
+  });
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () =>
       resolve(s as Server),
@@ -64,7 +69,99 @@ adapterContract('hono', start);
 
 describe('hono adapter, beyond the contract', () => {
   const fx = adapterFixture();
-  const auth = coatcheck({ engine: fx.engine });
+  const auth = coatcheck({ engine: fx.engine, onError: fx.onError });
+  const post = (app: Hono<CoatcheckEnv>, path: string, headers: Record<string, string> = {}) =>
+    app.request(`http://app.example${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: '{}',
+    });
+
+  test('puts a helper’s cookie on a Response the handler built without c, never on a 5xx', async () => {
+    const user = await fx.createUser();
+    const app = new Hono<CoatcheckEnv>();
+    app.use(auth.middleware);
+    app.post('/start', async (c) => {
+      await auth.startSession(c, user);
+      return new Response('ok');
+    });
+    app.post('/start-redirect', async (c) => {
+      await auth.startSession(c, user);
+      return Response.redirect('http://app.example/', 303); // immutable headers
+    });
+    app.post('/start-fail', async (c) => {
+      await auth.startSession(c, user);
+      return new Response('down', { status: 500 });
+    });
+    app.post('/out', async (c) => {
+      await auth.signOut(c);
+      return new Response(null, { status: 204 });
+    });
+    for (const path of ['/start', '/start-redirect']) {
+      const res = await post(app, path);
+      const lines = res.headers.getSetCookie();
+      assert.equal(lines.length, 1, path);
+      assert.match(lines[0] ?? '', /^__Host-coatcheck=ccs_/, path);
+      assert.equal(res.headers.get('cache-control'), 'no-store', path);
+    }
+    assert.deepEqual((await post(app, '/start-fail')).headers.getSetCookie(), []);
+    const cookie = `${COOKIE}=${await fx.tokenFor(user)}`;
+    const out = await post(app, '/out', { cookie });
+    assert.equal(out.status, 204);
+    assert.deepEqual(out.headers.getSetCookie(), [
+      `${COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax`,
+    ]);
+  });
+
+  test('a helper called by an outer middleware after the response was built still sets its cookie', async () => {
+    const user = await fx.createUser();
+    const app = new Hono<CoatcheckEnv>();
+    app.use(async (c, next) => {
+      await next();
+      if (c.res.status === 418) await auth.signOut(c);
+    });
+    app.use(auth.middleware);
+    app.post('/teapot', (c) => c.text('short and stout', 418));
+    const res = await post(app, '/teapot', { cookie: `${COOKIE}=${await fx.tokenFor(user)}` });
+    assert.equal(res.status, 418);
+    assert.deepEqual(res.headers.getSetCookie(), [
+      `${COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax`,
+    ]);
+  });
+
+  test('sets no cookie on a 500 from Hono’s own error handler (no app.onError)', async () => {
+    const user = await fx.createUser();
+    const app = new Hono<CoatcheckEnv>();
+    app.use(auth.middleware);
+    app.post('/fail', async (c) => {
+      await auth.startSession(c, user);
+      throw new Error('test: handler failed (logged by Hono)');
+    });
+    const cases: Record<string, string>[] = [{}, { cookie: `${COOKIE}=garbage` }];
+    for (const headers of cases) {
+      const res = await post(app, '/fail', headers);
+      assert.equal(res.status, 500);
+      assert.deepEqual(res.headers.getSetCookie(), []);
+    }
+  });
+
+  test('errorHandler sets no cookie when an outer middleware fails after the response was built', async () => {
+    const user = await fx.createUser();
+    const app = new Hono<CoatcheckEnv>();
+    app.onError(auth.errorHandler);
+    app.use(async (_c, next) => {
+      await next();
+      throw new Error('test: outer middleware failed');
+    });
+    app.use(auth.middleware);
+    app.post('/start', async (c) => {
+      await auth.startSession(c, user);
+      return c.text('ok');
+    });
+    const res = await post(app, '/start');
+    assert.equal(res.status, 500);
+    assert.deepEqual(res.headers.getSetCookie(), []);
+  });
 
   test('clears a refused cookie even on an immutable Response.redirect; a 5xx says nothing', async () => {
     const app = new Hono<CoatcheckEnv>();

@@ -9,7 +9,7 @@ import { csrfTokenFor } from '../../src/core/csrf.ts';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { StoreUnavailableError, UnauthenticatedError } from '../../src/core/errors.ts';
 import { MemorySessionStore, MemoryUserStore } from '../../src/stores/memory.ts';
-import { adapterContract, COOKIE, type StartApp } from './contract.ts';
+import { adapterContract, COOKIE, failure, type StartApp } from './contract.ts';
 import { adapterFixture, PW } from './fixture.ts';
 
 /**
@@ -22,7 +22,7 @@ const start: StartApp = async (fx, hits) => {
     engine: fx.engine,
     accounts: fx.accounts,
     clientIp: () => '127.0.0.1', // a test stand-in for the runtime's peer address
-    onError: () => {},
+    onError: fx.onError,
   });
   const json = (value: unknown) => Response.json(value);
   const routes: Record<string, (request: Request) => Response | Promise<Response>> = {
@@ -57,6 +57,11 @@ const start: StartApp = async (fx, hits) => {
     'POST /action': auth.handler(() => {
       hits.count++;
       return json({ done: true });
+    }),
+    'POST /fail': auth.handler(async (request, ctx) => {
+      const { email, password, error } = await request.json();
+      if (email) await ctx.signIn({ email, password });
+      throw failure(error);
     }),
   };
   const fetch = (request: Request) => {
