@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { testConfig } from '../../src/server/config.ts';
 import { createServices } from '../../src/server/services.ts';
@@ -12,16 +11,6 @@ import { childEnv, cli, freshDataDir, MAIN } from './run-cli.ts';
 // accident: a key is sealed the way the current one is, unless --reseal says otherwise (which
 // also replaces a key whose secret is lost). A server that signs nothing starts whatever the key
 // table holds.
-
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-const dataDir = () => {
-  const dir = freshDataDir();
-  dirs.push(dir);
-  return dir;
-};
 
 /** A fresh secret as an operator makes one (`openssl rand -hex 32`). */
 const newSecret = () => randomBytes(32).toString('hex');
@@ -55,7 +44,7 @@ async function keyCount(dir: string): Promise<number> {
 
 describe('coatcheck keys rotate and how keys are sealed', () => {
   it('refuses to seal a new key under a secret while the current key is in the clear (a server without the secret could not open it)', async () => {
-    const dir = dataDir();
+    const dir = freshDataDir();
     const first = await rotate(dir, null); // as a server without COATCHECK_KEYS_SECRET does
     assert.equal(first.code, 0, first.stderr);
 
@@ -69,7 +58,7 @@ describe('coatcheck keys rotate and how keys are sealed', () => {
   });
 
   it('--reseal moves from clear keys to sealed ones: the new key opens only with the secret', async () => {
-    const dir = dataDir();
+    const dir = freshDataDir();
     const first = await rotate(dir, null);
     const secret = newSecret();
     const run = await rotate(dir, secret, ['--reseal']);
@@ -83,7 +72,7 @@ describe('coatcheck keys rotate and how keys are sealed', () => {
   });
 
   it('refuses to store a new key in the clear while the current one is sealed, and says how', async () => {
-    const dir = dataDir();
+    const dir = freshDataDir();
     const secret = newSecret();
     const first = await rotate(dir, secret);
     assert.equal(first.code, 0, first.stderr);
@@ -95,7 +84,7 @@ describe('coatcheck keys rotate and how keys are sealed', () => {
   });
 
   it('a lost secret: --reseal with a new secret retires the key that no longer opens and says so', async () => {
-    const dir = dataDir();
+    const dir = freshDataDir();
     const lost = await rotate(dir, newSecret());
     const secret = newSecret();
     const refused = await rotate(dir, secret);
@@ -114,7 +103,7 @@ describe('coatcheck keys rotate and how keys are sealed', () => {
   });
 
   it('--help explains the rule and --reseal', async () => {
-    const run = await cli(['keys', 'rotate', '--help'], { dataDir: dataDir() });
+    const run = await cli(['keys', 'rotate', '--help'], { dataDir: freshDataDir() });
     assert.equal(run.code, 0);
     assert.match(run.stdout, /--reseal/);
     assert.match(run.stdout, /every server must/i);
@@ -148,7 +137,7 @@ describe('coatcheck serve over a key it cannot open', () => {
   it('starts when it signs nothing (no downloads, no identity); the JWKS still publishes the key', {
     timeout: 30_000,
   }, async () => {
-    const dir = dataDir();
+    const dir = freshDataDir();
     const sealed = await rotate(dir, newSecret());
     const server = await serve({ COATCHECK_DATA_DIR: dir });
     try {
@@ -169,7 +158,7 @@ describe('coatcheck serve over a key it cannot open', () => {
   it('refuses to start when it would sign identity assertions with that key', {
     timeout: 30_000,
   }, async () => {
-    const dir = dataDir();
+    const dir = freshDataDir();
     await rotate(dir, newSecret());
     const server = await serve({
       COATCHECK_DATA_DIR: dir,

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { testConfig } from '../../src/server/config.ts';
 import { createServices } from '../../src/server/services.ts';
@@ -12,19 +10,10 @@ import { childEnv, cli, freshDataDir, MAIN } from './run-cli.ts';
 // `coatcheck keys rotate|list` beside a running server (same SQLite file), and `download-server`.
 
 const SECRET = Buffer.alloc(32, 3).toString('base64');
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-const dataDir = () => {
-  const dir = freshDataDir();
-  dirs.push(dir);
-  return dir;
-};
 
 describe('coatcheck keys', () => {
   it('rotate: a running server signs with the new kid at once; list shows both keys', async () => {
-    const dir = dataDir();
+    const dir = freshDataDir();
     const keysSecret = Buffer.alloc(32, 3).toString('base64url');
     const services = createServices(testConfig({ dataDir: dir, keysSecret }));
     try {
@@ -55,7 +44,7 @@ describe('coatcheck keys', () => {
   });
 
   it('rotate refuses a secret the current key was not sealed with, and changes nothing', async () => {
-    const dir = dataDir();
+    const dir = freshDataDir();
     const first = await cli(['keys', 'rotate'], {
       dataDir: dir,
       env: { COATCHECK_KEYS_SECRET: SECRET },
@@ -76,7 +65,7 @@ describe('coatcheck keys', () => {
   it('a short keys secret is refused without being echoed', async () => {
     const short = Buffer.alloc(16, 5).toString('base64');
     const run = await cli(['keys', 'list'], {
-      dataDir: dataDir(),
+      dataDir: freshDataDir(),
       env: { COATCHECK_KEYS_SECRET: short },
     });
     assert.equal(run.code, 1);
@@ -87,7 +76,7 @@ describe('coatcheck keys', () => {
 
 describe('coatcheck download-server', () => {
   it('names every missing setting (exit 2)', async () => {
-    const run = await cli(['download-server'], { dataDir: dataDir() });
+    const run = await cli(['download-server'], { dataDir: freshDataDir() });
     assert.equal(run.code, 2);
     for (const name of [
       'COATCHECK_PUBLIC_URL',
@@ -99,10 +88,9 @@ describe('coatcheck download-server', () => {
   });
 
   const serverEnv = (extra: Record<string, string> = {}) => {
-    const root = mkdtempSync(`${tmpdir()}/coatcheck-root-`);
-    dirs.push(root);
+    const root = freshDataDir(); // any fresh directory removed at exit: here, the download root
     return {
-      COATCHECK_DATA_DIR: dataDir(),
+      COATCHECK_DATA_DIR: freshDataDir(),
       COATCHECK_PUBLIC_URL: 'http://127.0.0.1:9',
       COATCHECK_DOWNLOAD_URL: 'http://files.localhost:3001',
       COATCHECK_DOWNLOAD_ROOT: root,
