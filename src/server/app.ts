@@ -29,11 +29,12 @@ export function createApp(services: Services): Hono<AppEnv> {
   // Outermost first: each layer sees the final response of the layers inside it.
   app.use(envelope(services, proxies));
   app.use(crossOriginProtection(services));
-  // Before the session layer: a scrape's Bearer token is the metrics token, not a session token.
+  // Before the session layer: a scrape's Bearer token is the metrics token, not a session token,
+  // and a probe's answer must not depend on a cookie it sends (no store read, no guess throttle).
   app.route('/', metricsRoutes(services));
+  app.route('/', healthRoutes(services));
   app.use(sessionResolver(services));
 
-  app.route('/', healthRoutes(services));
   app.route('/', authRoutes(services));
   app.route('/', verifyRoutes(services, proxies));
   app.route('/', downloadTokenRoutes(services));

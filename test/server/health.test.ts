@@ -20,6 +20,14 @@ describe('health', () => {
     assert.deepEqual(await (await h.request('/readyz')).json(), { status: 'ready' });
   });
 
+  test('a probe sending a cookie is not a session check: no store read, no clearing, no throttle', async () => {
+    for (const path of ['/healthz', '/readyz']) {
+      const res = await h.request(path, { cookie: 'ccs_garbage.garbage' });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.getSetCookie().length, 0, path);
+    }
+  });
+
   test('POST /healthz is 405, not a hidden state change', async () => {
     await assertProblem(await h.request('/healthz', { method: 'POST' }), 405, 'method_not_allowed');
   });
