@@ -110,6 +110,13 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
   const refuse = (error: unknown, ctx: RequestContext): Response =>
     withCookies(problemFor(error), ctx.cookies);
 
+  /** A pending answer with `ctx`'s cookies: the response fn gave, or the problem it threw. */
+  const settle = (pending: Promise<Response>, ctx: RequestContext): Promise<Response> =>
+    pending.then(
+      (response) => withCookies(response, ctx.cookies),
+      (error: unknown) => refuse(error, ctx),
+    );
+
   /** Refuses a signed-in unsafe request without this session's form token (CsrfTokenError). */
   const checkFormToken = async (request: Request, ctx: RequestContext, auth: Auth) => {
     const headers = request.headers;
@@ -147,12 +154,10 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
       const refusal = roles ? roleRefusal(auth, roles) : null;
       if (refusal) return refuse(refusal, ctx);
       if (auth && needsFormToken(request.method, request.headers.get('content-type'))) {
-        return checkFormToken(request, ctx, auth)
-          .then(() => fn(request, ctx))
-          .then(
-            (response) => withCookies(response, ctx.cookies),
-            (error: unknown) => refuse(error, ctx),
-          );
+        return settle(
+          checkFormToken(request, ctx, auth).then(() => fn(request, ctx)),
+          ctx,
+        );
       }
       let response: Response | Promise<Response>;
       try {
@@ -160,13 +165,9 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
       } catch (error) {
         return refuse(error, ctx);
       }
-      if (response instanceof Promise) {
-        return response.then(
-          (r) => withCookies(r, ctx.cookies),
-          (error: unknown) => refuse(error, ctx),
-        );
-      }
-      return withCookies(response, ctx.cookies);
+      return response instanceof Promise
+        ? settle(response, ctx)
+        : withCookies(response, ctx.cookies);
     };
 
     // Not an async function: when the session store and `fn` answer synchronously, so does this,
