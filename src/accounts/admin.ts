@@ -38,7 +38,7 @@ export async function setRoles(
   roles: unknown,
   client?: ClientInfo,
 ): Promise<PublicUser> {
-  authorise(ctx, actor);
+  authoriseAdmin(ctx.engine, actor);
   const next = checkRoles(actor, targetUserId, roles);
   const target = await findTarget(ctx, targetUserId);
   const previous = target.roles;
@@ -121,7 +121,7 @@ export async function setLocked(
   locked: unknown,
   client?: ClientInfo,
 ): Promise<PublicUser> {
-  authorise(ctx, actor);
+  authoriseAdmin(ctx.engine, actor);
   checkLock(actor, targetUserId, locked);
   const target = await findTarget(ctx, targetUserId);
   const updated = await ctx.users.update(target.id, { locked });
@@ -145,7 +145,7 @@ export async function adminRevokeAll(
   targetUserId: unknown,
   client?: ClientInfo,
 ): Promise<number> {
-  authorise(ctx, actor);
+  authoriseAdmin(ctx.engine, actor);
   const target = await findTarget(ctx, targetUserId);
   const revoked = await ctx.engine.revokeAll(target.id);
   await ctx.record('session.revoked_all', {
@@ -191,7 +191,7 @@ export async function adminRevokeEveryone(
   actor: Actor,
   client?: ClientInfo,
 ): Promise<number> {
-  authorise(ctx, actor);
+  authoriseAdmin(ctx.engine, actor);
   const keep = { userId: actor.user.id, sessionId: actor.session.id };
   const revoked = await endEveryonesSessions(ctx.users, ctx.engine, keep);
   await ctx.record('session.revoked_all', {
@@ -203,12 +203,16 @@ export async function adminRevokeEveryone(
   return revoked;
 }
 
-/** Role first (403 says nothing about freshness to non-admins), then freshness. */
-function authorise(ctx: AccountsContext, actor: Actor): void {
+/**
+ * The one admin rule, for Accounts, the admin API and the admin page: ForbiddenError unless the
+ * actor holds the admin role, then ReauthRequiredError unless its session is fresh. Role first,
+ * so a 403 says nothing about freshness to non-admins.
+ */
+export function authoriseAdmin(engine: Pick<SessionEngine, 'isFresh'>, actor: Actor): void {
   if (actor.session.userId !== actor.user.id || !actor.user.roles.includes(ADMIN_ROLE)) {
     throw new ForbiddenError();
   }
-  if (!ctx.engine.isFresh(actor.session)) throw new ReauthRequiredError();
+  if (!engine.isFresh(actor.session)) throw new ReauthRequiredError();
 }
 
 async function findTarget(ctx: AccountsContext, id: unknown): Promise<UserRecord> {

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ADMIN_ROLE } from '../../accounts/admin.ts';
+import { authoriseAdmin } from '../../accounts/admin.ts';
 import { verifyCsrfToken } from '../../core/csrf.ts';
 import {
   ForbiddenError,
@@ -52,13 +52,16 @@ export async function adminOrRefusal(
 ): Promise<Auth | Response> {
   const auth = signedInOrRedirect(c);
   if (auth instanceof Response) return auth;
-  const viewer = viewerOf(auth);
-  if (!auth.user.roles.includes(ADMIN_ROLE)) {
+  try {
+    authoriseAdmin(services.engine, auth);
+    return auth;
+  } catch (error) {
+    const viewer = viewerOf(auth);
+    if (error instanceof ReauthRequiredError) return reauthPrompt(c, viewer, returnTo);
+    if (!(error instanceof ForbiddenError)) throw error;
     const message = 'This page is for administrators. Your account does not have that role.';
     return sendPage(c, messagePage({ title: 'Not allowed', message, viewer }), 403);
   }
-  if (!services.engine.isFresh(auth.session)) return reauthPrompt(c, viewer, returnTo);
-  return auth;
 }
 
 /** The "confirm it's you" page (401) that every page answers `reauth_required` with. */

@@ -1,13 +1,8 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { type Actor, ADMIN_ROLE, checkUserChange } from '../../accounts/admin.ts';
+import { type Actor, authoriseAdmin, checkUserChange } from '../../accounts/admin.ts';
 import { toPublicUser } from '../../accounts/public-user.ts';
-import {
-  ForbiddenError,
-  InvalidInputError,
-  NotFoundError,
-  ReauthRequiredError,
-} from '../../core/errors.ts';
+import { InvalidInputError, NotFoundError } from '../../core/errors.ts';
 import type { AppEnv } from '../context.ts';
 import { readJsonBody } from '../http/json-body.ts';
 import { clientInfo } from '../http/request-context.ts';
@@ -31,9 +26,7 @@ export function adminRoutes(services: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const requireAdmin = (c: Context<AppEnv>): Actor => {
     const { user, session } = requireAuth(c);
-    // Role first, so a non-admin learns nothing about freshness (same order as accounts/admin.ts).
-    if (!user.roles.includes(ADMIN_ROLE)) throw new ForbiddenError();
-    if (!engine.isFresh(session)) throw new ReauthRequiredError();
+    authoriseAdmin(engine, { user, session });
     return { user, session };
   };
 
