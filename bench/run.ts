@@ -46,6 +46,8 @@ const THROUGHPUT_IDS: readonly ContenderId[] = [
   'express-session',
   'better-auth',
   'better-auth-cookie-cache',
+  'hono-no-auth',
+  'express-no-auth',
 ];
 
 /** Throughput of every contender, their credential sizes and Redis bytes per session. */

@@ -23,6 +23,8 @@ export const CONTENDERS = {
   'express-session': 'express-session + connect-redis',
   'better-auth': 'better-auth, Redis, cookie cache off',
   'better-auth-cookie-cache': 'better-auth, Redis, cookie cache on',
+  'hono-no-auth': 'Hono, no authentication (ceiling)',
+  'express-no-auth': 'Express 5, no authentication (ceiling)',
 } as const;
 
 /** A contender's id. */
@@ -101,6 +103,15 @@ export class BenchEnvironment {
           startChild(
             'better-auth',
             { redisUrl: (await this.redis()).url, cookieCache: id === 'better-auth-cookie-cache' },
+            this.#args(),
+          ),
+        );
+      case 'hono-no-auth':
+      case 'express-no-auth':
+        return this.#track(
+          startChild(
+            'no-auth',
+            { framework: id === 'hono-no-auth' ? 'hono' : 'express' },
             this.#args(),
           ),
         );
