@@ -156,8 +156,10 @@ export function exitOnSignal(running: RunningServer, logger: Logger): void {
 /**
  * Listens on the configured host and port; rejects with a readable error (e.g. port in use).
  * Requests the app never sees get problems too (http/malformed-requests.ts): what Node's parser
- * refuses ('clientError'), an Expect other than 100-continue ('checkExpectation'), and a Host or
- * target @hono/node-server cannot build a URL from (its `errorHandler`).
+ * refuses ('clientError'), an Expect other than 100-continue ('checkExpectation'), a missing,
+ * repeated or empty Host (checked before the app, in place of Node's `requireHostHeader`, which
+ * answers a bare 400), and a Host or target @hono/node-server cannot build a URL from (its
+ * `errorHandler`).
  */
 function listen(
   fetch: Parameters<typeof getRequestListener>[0],
@@ -166,7 +168,11 @@ function listen(
   logger: Logger,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer(requestListener(fetch, config, refusals));
+    // Node's own Host check answers a bare 400; refusals.refusedHost answers in its place.
+    const server = createServer(
+      { requireHostHeader: false },
+      requestListener(fetch, config, refusals),
+    );
     server.on('clientError', clientErrorHandler(config, logger));
     server.on('checkExpectation', refusals.expectationFailed);
     server.listen(config.port, config.host);
@@ -184,13 +190,13 @@ function listen(
 }
 
 /**
- * @hono/node-server's listener (what its `serve()` builds) with an `errorHandler`. That handler is
- * given only the error, yet answering a bad Host well needs the request (method, peer for the
- * access log): @hono/node-server calls it synchronously, inside the listener call, when it cannot
- * build the URL, so the request in hand is kept for exactly that call. A later failure (a
- * rejected fetch) finds none and gets the generic 500. Per request this costs two assignments;
- * and with an errorHandler, @hono/node-server awaits the app's promise instead of chaining a
- * `.catch()` onto it, one promise fewer.
+ * The Host check (refusedHost), then @hono/node-server's listener (what its `serve()` builds) with
+ * an `errorHandler`. That handler is given only the error, yet answering a bad Host well needs the
+ * request (method, peer for the access log): @hono/node-server calls it synchronously, inside the
+ * listener call, when it cannot build the URL, so the request in hand is kept for exactly that
+ * call. A later failure (a rejected fetch) finds none and gets the generic 500. Per request this
+ * costs two assignments; and with an errorHandler, @hono/node-server awaits the app's promise
+ * instead of chaining a `.catch()` onto it, one promise fewer.
  */
 function requestListener(
   fetch: Parameters<typeof getRequestListener>[0],
@@ -199,14 +205,15 @@ function requestListener(
 ): RequestListener {
   let current: IncomingMessage | null = null;
   const listener = getRequestListener(fetch, {
-    // Host of an HTTP/1.0 request without one (as serve() does).
-    hostname: config.host,
+    // Host of an HTTP/1.0 request without one (as serve() does), IPv6 bracketed to make a URL.
+    hostname: config.host.includes(':') ? `[${config.host}]` : config.host,
     errorHandler: (error) =>
       current !== null && error instanceof RequestError
         ? refusals.malformed(current)
         : refusals.failed(error),
   });
   return (incoming, outgoing) => {
+    if (refusals.refusedHost(incoming, outgoing)) return;
     current = incoming;
     const done = listener(incoming, outgoing);
     current = null;

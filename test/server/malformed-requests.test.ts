@@ -11,9 +11,10 @@ import { createLogger } from '../../src/server/logger.ts';
 import { type RunningServer, startServer } from '../../src/server/serve.ts';
 
 // Requests that fail before the app runs, sent as raw bytes to the real server (startServer): a
-// Host that makes no URL (@hono/node-server refuses to build the Request), and what Node's HTTP
-// parser refuses itself (broken framing, oversized headers, an unknown method, an Expect it
-// cannot meet, a request too slow to arrive). Each used to get a bare status line with an empty
+// Host that makes no URL (@hono/node-server refuses to build the Request), a Host field RFC 9112
+// §3.2 refuses (missing, repeated, empty: Node's own check answered a bare 400 or let it through),
+// and what Node's HTTP parser refuses itself (broken framing, oversized headers, an unknown
+// method, an Expect it cannot meet, a request too slow to arrive). Each used to get a bare status line with an empty
 // body and none of the security headers; each now gets an RFC 9457 problem, like any bad input.
 
 let running: RunningServer;
@@ -58,11 +59,11 @@ function sendRaw(request: string, port = Number(new URL(running.url).port)): Pro
  */
 function send(
   request: string,
-  options: { port?: number; halfClose?: boolean } = {},
+  options: { port?: number; host?: string; halfClose?: boolean } = {},
 ): Promise<RawResponse> {
   const port = options.port ?? Number(new URL(running.url).port);
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(port, options.host ?? '127.0.0.1');
     const chunks: Buffer[] = [];
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', reject);
@@ -177,6 +178,125 @@ describe('a Host header that makes no URL', () => {
   test('an HTTP/1.0 request without Host is still served (a load balancer probe)', async () => {
     const res = await send('GET /healthz HTTP/1.0\r\n\r\n');
     assert.equal(res.status, 200);
+  });
+});
+
+describe('Host fields RFC 9112 §3.2 refuses', () => {
+  /** Asserts the 400 `host` problem with this message, closing the connection, logged once. */
+  async function assertHostRefused(request: string, message: string, method = 'GET') {
+    const from = logs.length;
+    const res = await send(request);
+    const problem = assertProblem(res, 400, 'invalid_input');
+    assert.deepEqual(problem.errors, [{ field: 'host', message }]);
+    assertSecurityHeaders(res);
+    assert.equal(res.headers.connection, 'close');
+    assert.equal(res.headers['content-length'], String(Buffer.byteLength(res.body)));
+    const requestId = res.headers['x-request-id'];
+    assert.match(requestId ?? '', /^[\w-]{16}$/);
+    const lines = logs.slice(from).filter((l) => l.msg === 'request');
+    assert.deepEqual(
+      lines.map(({ requestId, method, route, status, ip }) => ({
+        requestId,
+        method,
+        route,
+        status,
+        ip,
+      })),
+      [{ requestId, method, route: 'unmatched', status: 400, ip: '127.0.0.1' }],
+    );
+    return problem;
+  }
+
+  test('an HTTP/1.1 request without Host is the bad-Host 400 problem, not a bare 400', async () => {
+    const problem = await assertHostRefused('GET /healthz HTTP/1.1\r\n\r\n', 'is required');
+    const badHost = await send('GET /healthz HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n');
+    const expected = assertProblem(badHost, 400, 'invalid_input');
+    assert.equal(problem.type, expected.type);
+    assert.equal(problem.title, expected.title);
+  });
+
+  for (const [label, hosts] of [
+    ['two different values', 'Host: localhost\r\nHost: evil.example'],
+    ['the same value twice', 'Host: localhost\r\nHost: localhost'],
+    ['two spellings of the name', 'host: localhost\r\nHOST: localhost'],
+  ]) {
+    test(`two Host lines (${label}) are a 400 problem, in HTTP/1.1 and 1.0`, async () => {
+      for (const version of ['1.1', '1.0']) {
+        await assertHostRefused(
+          `GET /healthz HTTP/${version}\r\n${hosts}\r\nConnection: close\r\n\r\n`,
+          'must be sent once',
+        );
+      }
+    });
+  }
+
+  for (const value of ['', '   ']) {
+    test(`an empty Host (${JSON.stringify(value)}) is a 400 problem, not the bind address`, async () => {
+      await assertHostRefused(
+        `GET /healthz HTTP/1.1\r\nHost:${value}\r\nConnection: close\r\n\r\n`,
+        'must be a valid host[:port]',
+      );
+    });
+  }
+
+  test('an HTTP/1.0 request without Host is refused on an unsafe method (the URL host would be a guess)', async () => {
+    const login =
+      'POST /auth/login HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}';
+    await assertHostRefused(login, 'is required', 'POST');
+    const head = await send('HEAD /healthz HTTP/1.0\r\n\r\n');
+    assert.equal(head.status, 200);
+  });
+
+  test('an absolute-form target needs a Host too, but its own authority wins over a different one', async () => {
+    await assertHostRefused(
+      'GET http://localhost/healthz HTTP/1.1\r\nConnection: close\r\n\r\n',
+      'is required',
+    );
+    // RFC 9112 §3.2.2: the server ignores Host and uses the target's authority.
+    const res = await send(
+      'GET http://other.example/healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(res.status, 200);
+  });
+
+  test('a missing Host is answered before an unmet Expect (400, not 417)', async () => {
+    await assertHostRefused(
+      'POST /auth/login HTTP/1.1\r\nExpect: 100-foo\r\nContent-Length: 2\r\n\r\n{}',
+      'is required',
+      'POST',
+    );
+  });
+
+  test('a request pipelined behind a refused Host is not processed (RFC 9112 §9.6)', async () => {
+    const from = logs.length;
+    const raw = await sendRaw(
+      'GET /healthz HTTP/1.1\r\n\r\nGET /auth/session HTTP/1.1\r\nHost: localhost\r\n\r\n',
+    );
+    assert.equal(raw.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, raw);
+    assert.match(raw, /^HTTP\/1\.1 400 /);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // an app run would log by now
+    const routes = logs.slice(from).flatMap((l) => (l.msg === 'request' ? [l.route] : []));
+    assert.deepEqual(routes, ['unmatched']);
+  });
+
+  test('an HTTP/1.0 probe without Host is served on an IPv6 address too', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'coatcheck-malformed-v6-'));
+    let v6: RunningServer;
+    try {
+      v6 = await startServer(testConfig({ dataDir: dir, host: '::1' }), { shutdownGraceMs: 500 });
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      t.skip(`no IPv6 loopback here: ${(error as Error).message}`);
+      return;
+    }
+    try {
+      const port = Number(new URL(v6.url).port);
+      const res = await send('GET /healthz HTTP/1.0\r\n\r\n', { port, host: '::1' });
+      assert.equal(res.status, 200, res.body);
+    } finally {
+      await v6.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

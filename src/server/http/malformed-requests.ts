@@ -12,19 +12,30 @@ import { securityHeaderList } from './security-headers.ts';
 /**
  * Answers for requests refused before the app runs, which would otherwise get a bare status line
  * with no body and none of the security headers: what Node's HTTP parser refuses (broken framing,
- * oversized headers, an unknown method, a timeout), an `Expect` other than 100-continue, and a
- * Host or target @hono/node-server cannot build a URL from. Each is an RFC 9457 problem like any
- * other bad input. Only failures reach this code: nothing here runs for a well-formed request.
+ * oversized headers, an unknown method, a timeout), an `Expect` other than 100-continue, a Host
+ * field RFC 9112 §3.2 refuses (missing, repeated, empty), and a Host or target @hono/node-server
+ * cannot build a URL from. Each is an RFC 9457 problem like any other bad input. Only the Host
+ * check runs for every request (one pass over the raw header list); the rest only for failures.
  */
 
 /** The answers of one server for requests its app never sees (see serve.ts). */
 export interface EarlyRefusals {
   /**
+   * The 400 for a request whose Host fields RFC 9112 §3.2 refuses (see hostIssue), written with
+   * `Connection: close`; true when it answered, and then the app must not run. Node's own check
+   * (`requireHostHeader`, a bare 400) is turned off in its favour (serve.ts). Logged as an
+   * access-log line.
+   */
+  refusedHost(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
    * The 400 for a request whose Host or target makes no URL (`Host: a b`, a port of 99999): what
    * @hono/node-server's `errorHandler` answers for its RequestError. Logged as an access-log line.
    */
   malformed(incoming: IncomingMessage): Response;
-  /** The 417 for an `Expect` other than 100-continue: http.Server's 'checkExpectation'. Logged. */
+  /**
+   * The 417 for an `Expect` other than 100-continue: http.Server's 'checkExpectation', which Node
+   * emits instead of 'request'; a refused Host is answered first, as Node's own check did. Logged.
+   */
   expectationFailed(req: IncomingMessage, res: ServerResponse): void;
   /** A 500 `internal_error` for a fault outside the app (the app answers its own); logged at error. */
   failed(error: unknown): Response;
@@ -57,12 +68,37 @@ export function earlyRefusals(
     return { headers, body: JSON.stringify(problem) };
   };
 
+  // Connections closing after a refused Host. RFC 9112 §9.6: after a response with `close`, no
+  // further request on the connection is processed; Node still parses and emits what was
+  // pipelined behind it, and would never send those answers.
+  const closing = new WeakSet<object>();
+  const refusedHost = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (closing.has(req.socket)) {
+      req.resume();
+      return true;
+    }
+    const message = hostIssue(req);
+    if (message === null) return false;
+    const issue = new InvalidInputError([{ field: 'host', message }]);
+    const { headers, body } = answer(req, toProblem(issue));
+    // Closed: whatever else this connection carries was framed by a client (or a proxy in front)
+    // that disagrees with us about the host, as in Host confusion and request smuggling. Whatever
+    // body has arrived is read and dropped.
+    closing.add(req.socket);
+    req.resume();
+    const length = String(Buffer.byteLength(body));
+    res.writeHead(400, { ...headers, 'content-length': length, connection: 'close' }).end(body);
+    return true;
+  };
+
   return {
+    refusedHost,
     malformed(incoming) {
       const { headers, body } = answer(incoming, toProblem(urlIssue(incoming.url ?? '')));
       return new Response(body, { status: 400, headers });
     },
     expectationFailed(req, res) {
+      if (refusedHost(req, res)) return;
       const issue = { field: 'expect', message: 'must be 100-continue, or absent' };
       const { headers, body } = answer(req, withStatus(new InvalidInputError([issue]), 417));
       res.writeHead(417, headers).end(body);
@@ -142,6 +178,34 @@ const PARSER_REFUSALS: Readonly<Record<string, Problem>> = {
     new InvalidInputError([{ field: 'request', message: 'must be well-formed HTTP/1.1' }]),
   ),
 };
+
+/** The methods HTTP/1.0 may send without a Host: those the cross-origin check lets through. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * What RFC 9112 §3.2 refuses in the request's Host fields, or null: more than one field line,
+ * an empty value (an http URI has a non-empty host, and @hono/node-server would take the bind
+ * address instead), or none at all in anything but HTTP/1.0. HTTP/1.0 may omit it (load balancer
+ * probes do), but only on a safe method: the request's URL then carries the bind address, a guess
+ * the cross-origin check must not compare Origin with. An absolute-form target is not checked
+ * against Host: its authority is the target (§3.2.2), as @hono/node-server takes it. The raw
+ * list is read because Node's `headers` keeps the first of repeated Host lines only.
+ */
+function hostIssue(req: IncomingMessage): string | null {
+  const raw = req.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (value !== undefined) return 'must be sent once';
+    value = raw[i + 1] as string;
+  }
+  if (value === undefined) {
+    const http10 = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
+    return http10 && SAFE_METHODS.has(req.method ?? '') ? null : 'is required';
+  }
+  return value === '' ? 'must be a valid host[:port]' : null;
+}
 
 /** Why no URL could be built: the target (not a path, a backslash in the path), else the Host. */
 function urlIssue(target: string): InvalidInputError {
