@@ -26,7 +26,14 @@ export {
 } from './accounts/password-policy.ts';
 export { type PublicUser, toPublicUser } from './accounts/public-user.ts';
 export { THROTTLE_PRESETS, Throttle, type ThrottleOptions } from './accounts/throttle.ts';
-export type { UserPatch, UserRecord, UserStore } from './accounts/user-store.ts';
+export {
+  type AuthorisedUpdate,
+  keepsAuthority,
+  type UpdateAuthority,
+  type UserPatch,
+  type UserRecord,
+  type UserStore,
+} from './accounts/user-store.ts';
 export {
   type ClearCookieOptions,
   type CookieOptions,

@@ -9,13 +9,20 @@ import type { SessionRecord, SessionUser } from '../core/store.ts';
 import type { AccountsContext } from './context.ts';
 import { parseRoles } from './input.ts';
 import { type PublicUser, toPublicUser } from './public-user.ts';
-import type { UserRecord, UserStore } from './user-store.ts';
+import type { UserPatch, UserRecord, UserStore } from './user-store.ts';
 
 /**
  * Administrator operations on other users. Every one requires the role `admin` (read fresh by
  * `engine.validate` on this very request) and a fresh session (password entered within the fresh
  * window, ASVS 5.0 V7.5.3), and each is effective at the target's next request because validate
  * reads the user's roles and lock afresh.
+ *
+ * Role and lock changes are written with `UserStore.updateAuthorised`, which checks once more, in
+ * the same atomic step as the write, that the actor is still an unlocked admin (and stays one):
+ * between validate and the write, another admin may have demoted or locked them. So the service
+ * always keeps an unlocked admin, concurrent requests included: each such write leaves the actor
+ * one. Two admins demoting (or locking) each other at once: the first write lands, the second is
+ * refused with ForbiddenError, just as if it had arrived a moment later.
  */
 
 /** The signed-in caller: exactly what a successful `engine.validate` returned. */
@@ -41,9 +48,9 @@ export async function setRoles(
   authoriseAdmin(ctx.engine, actor);
   const next = checkRoles(actor, targetUserId, roles);
   const target = await findTarget(ctx, targetUserId);
-  const previous = target.roles;
-  const updated = await ctx.users.update(target.id, { roles: next });
-  if (updated === null) throw new NotFoundError();
+  const written = await writeAsAdmin(ctx, actor, target, { roles: next });
+  const updated = written.user;
+  const previous = written.previous.roles;
   // A privilege gain gets a new session id at the next sign-in (OWASP Session Management, "Renew
   // the Session ID After Any Privilege Level Change"). A demotion needs nothing: validate reads
   // roles afresh (near caches are told via invalidateUser), so the lost role is gone on the next
@@ -124,8 +131,7 @@ export async function setLocked(
   authoriseAdmin(ctx.engine, actor);
   checkLock(actor, targetUserId, locked);
   const target = await findTarget(ctx, targetUserId);
-  const updated = await ctx.users.update(target.id, { locked });
-  if (updated === null) throw new NotFoundError();
+  const updated = (await writeAsAdmin(ctx, actor, target, { locked })).user;
   // validate already refuses a locked user's sessions; deleting them also frees the store and
   // keeps them from coming back to life if the account is unlocked (ASVS 5.0 V7.4.2).
   const revoked = locked ? await ctx.engine.revokeAll(target.id) : 0;
@@ -213,6 +219,24 @@ export function authoriseAdmin(engine: Pick<SessionEngine, 'isFresh'>, actor: Ac
     throw new ForbiddenError();
   }
   if (!engine.isFresh(actor.session)) throw new ReauthRequiredError();
+}
+
+/**
+ * Writes `patch` to the target only while the actor is still an unlocked admin who keeps the role
+ * (see the top of this file): ForbiddenError when they no longer are, NotFoundError when the
+ * target is gone. Returns the user as written and as it was just before.
+ */
+async function writeAsAdmin(
+  ctx: AccountsContext,
+  actor: Actor,
+  target: UserRecord,
+  patch: UserPatch,
+): Promise<{ user: UserRecord; previous: UserRecord }> {
+  const by = { userId: actor.user.id, role: ADMIN_ROLE };
+  const result = await ctx.users.updateAuthorised(target.id, patch, by);
+  if (result.status === 'refused') throw new ForbiddenError();
+  if (result.status === 'no_user') throw new NotFoundError();
+  return result;
 }
 
 async function findTarget(ctx: AccountsContext, id: unknown): Promise<UserRecord> {

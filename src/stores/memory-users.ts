@@ -1,4 +1,11 @@
-import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
+import {
+  type AuthorisedUpdate,
+  keepsAuthority,
+  type UpdateAuthority,
+  type UserPatch,
+  type UserRecord,
+  type UserStore,
+} from '../accounts/user-store.ts';
 import { StoreUnavailableError } from '../core/errors.ts';
 
 /** Users in a Map with a unique email index (emails arrive normalised from accounts.ts). */
@@ -29,9 +36,27 @@ export class MemoryUserStore implements UserStore {
   /** Applies the defined fields of the patch; null for an unknown id. */
   async update(id: string, patch: UserPatch): Promise<UserRecord | null> {
     const current = this.#users.get(id);
-    if (current === undefined) return null;
+    return current === undefined ? null : this.#write(current, patch);
+  }
+
+  /**
+   * The update, if `by` may make it. Atomic because it is synchronous from the check to the write:
+   * no other call runs in between.
+   */
+  async updateAuthorised(
+    id: string,
+    patch: UserPatch,
+    by: UpdateAuthority,
+  ): Promise<AuthorisedUpdate> {
+    if (!keepsAuthority(this.findById(by.userId), id, patch, by)) return { status: 'refused' };
+    const previous = this.#users.get(id);
+    if (previous === undefined) return { status: 'no_user' };
+    return { status: 'updated', user: this.#write(previous, patch), previous };
+  }
+
+  #write(current: UserRecord, patch: UserPatch): UserRecord {
     const updated = freezeUser({ ...current, ...definedPatch(patch) });
-    this.#users.set(id, updated);
+    this.#users.set(current.id, updated);
     return updated;
   }
 

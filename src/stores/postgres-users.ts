@@ -1,5 +1,12 @@
-import type { Row, Sql } from 'postgres';
-import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
+import type { Row, Sql, TransactionSql } from 'postgres';
+import {
+  type AuthorisedUpdate,
+  keepsAuthority,
+  type UpdateAuthority,
+  type UserPatch,
+  type UserRecord,
+  type UserStore,
+} from '../accounts/user-store.ts';
 import type { SessionUser } from '../core/store.ts';
 import { attempt } from './postgres-breaker.ts';
 import { defaultQueryTimeoutMs, type PostgresQueryOptions } from './postgres-db.ts';
@@ -79,25 +86,46 @@ export class PostgresUserStore implements UserStore {
   /** Applies the defined fields of the patch in one statement; null for an unknown id. */
   async update(id: string, patch: UserPatch): Promise<UserRecord | null> {
     const sql = this.#sql;
-    // One statement of fixed text (one prepared plan): each flag says whether the patch carries
-    // the field, since `name` may legitimately become NULL.
-    const [row] = await this.#run(
-      'update',
-      async () => sql`UPDATE users SET
-          name = CASE WHEN ${patch.name !== undefined} THEN ${patch.name ?? null}::text
-            ELSE name END,
-          roles = CASE WHEN ${patch.roles !== undefined} THEN ${[...(patch.roles ?? [])]}::text[]
-            ELSE roles END,
-          locked = CASE WHEN ${patch.locked !== undefined} THEN ${patch.locked ?? false}
-            ELSE locked END,
-          password_hash = CASE WHEN ${patch.passwordHash !== undefined}
-            THEN ${patch.passwordHash ?? null}::text ELSE password_hash END,
-          password_changed_at = CASE WHEN ${patch.passwordChangedAt !== undefined}
-            THEN ${patch.passwordChangedAt ?? null}::bigint ELSE password_changed_at END
-        WHERE id = ${id}
-        RETURNING ${sql(USER_COLUMNS)}`,
-    );
+    const [row] = await this.#run('update', async () => updateRow(sql, id, patch));
     return row === undefined ? null : toUser(row);
+  }
+
+  /**
+   * The update, if `by` may make it. One READ COMMITTED transaction that first locks the rows of
+   * the authority and the target (FOR NO KEY UPDATE, in id order), then checks and writes. A
+   * concurrent change of either row waits for the commit, and this one waits for any in flight,
+   * then reads the committed row: so the authority cannot lose the role or be locked between the
+   * check and the write, on any node. Locking in id order means two such updates on the same pair
+   * (A demotes B while B demotes A) queue instead of deadlocking; the second then sees the first's
+   * write and is refused. NO KEY UPDATE, the lock an UPDATE of non-key columns takes anyway, lets
+   * readers and key-share locks through. READ COMMITTED is set, not inherited: this reasoning
+   * needs the locked read to see the latest committed row, which a server whose default is
+   * REPEATABLE READ or SERIALIZABLE would answer with a serialization failure instead.
+   * (SERIALIZABLE alone would also catch the race, but as an error to retry; row locks make the
+   * second update wait and then answer.)
+   */
+  async updateAuthorised(
+    id: string,
+    patch: UserPatch,
+    by: UpdateAuthority,
+  ): Promise<AuthorisedUpdate> {
+    const sql = this.#sql;
+    return this.#run('updateAuthorised', () =>
+      sql.begin('isolation level read committed', async (tx): Promise<AuthorisedUpdate> => {
+        const rows = await tx`SELECT ${tx(USER_COLUMNS)} FROM users
+          WHERE id IN (${by.userId}, ${id}) ORDER BY id FOR NO KEY UPDATE`;
+        const find = (key: string) => {
+          const row = rows.find((r) => r.id === key);
+          return row === undefined ? null : toUser(row);
+        };
+        if (!keepsAuthority(find(by.userId), id, patch, by)) return { status: 'refused' };
+        const previous = find(id);
+        if (previous === null) return { status: 'no_user' };
+        const [row] = await updateRow(tx, id, patch);
+        if (row === undefined) return { status: 'no_user' }; // not reached: the row is locked
+        return { status: 'updated', user: toUser(row), previous };
+      }),
+    );
   }
 
   /** Ordered by email (byte order), then id. */
@@ -122,6 +150,26 @@ export class PostgresUserStore implements UserStore {
   #run<T>(operation: string, work: () => Promise<T>): Promise<T> {
     return attempt(this.#sql, operation, this.#timeoutMs, work);
   }
+}
+
+/**
+ * One UPDATE of fixed text (one prepared plan): each flag says whether the patch carries the
+ * field, since `name` may legitimately become NULL. Returns the updated row, if any.
+ */
+function updateRow(sql: Sql | TransactionSql, id: string, patch: UserPatch) {
+  return sql`UPDATE users SET
+      name = CASE WHEN ${patch.name !== undefined} THEN ${patch.name ?? null}::text
+        ELSE name END,
+      roles = CASE WHEN ${patch.roles !== undefined} THEN ${[...(patch.roles ?? [])]}::text[]
+        ELSE roles END,
+      locked = CASE WHEN ${patch.locked !== undefined} THEN ${patch.locked ?? false}
+        ELSE locked END,
+      password_hash = CASE WHEN ${patch.passwordHash !== undefined}
+        THEN ${patch.passwordHash ?? null}::text ELSE password_hash END,
+      password_changed_at = CASE WHEN ${patch.passwordChangedAt !== undefined}
+        THEN ${patch.passwordChangedAt ?? null}::bigint ELSE password_changed_at END
+    WHERE id = ${id}
+    RETURNING ${sql(USER_COLUMNS)}`;
 }
 
 /** Decodes a row of USER_COLUMNS, each name preceded by `prefix` (a JOIN uses `u_`). */

@@ -1,7 +1,14 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
-import type { UserPatch, UserRecord, UserStore } from '../accounts/user-store.ts';
+import {
+  type AuthorisedUpdate,
+  keepsAuthority,
+  type UpdateAuthority,
+  type UserPatch,
+  type UserRecord,
+  type UserStore,
+} from '../accounts/user-store.ts';
 import type { SessionUser } from '../core/store.ts';
-import { failure } from './sqlite-db.ts';
+import { failure, rollback } from './sqlite-db.ts';
 
 /** The users columns in the order `toUser` decodes them. */
 export const USER_COLUMNS =
@@ -19,6 +26,7 @@ type Row = SQLOutputValue[];
  * Every database failure surfaces as StoreUnavailableError.
  */
 export class SqliteUserStore implements UserStore {
+  readonly #db: DatabaseSync;
   readonly #byId: StatementSync;
   readonly #byEmail: StatementSync;
   readonly #insert: StatementSync;
@@ -28,6 +36,7 @@ export class SqliteUserStore implements UserStore {
 
   /** Prepares every statement once. */
   constructor(db: DatabaseSync) {
+    this.#db = db;
     try {
       this.#byId = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?`);
       this.#byEmail = db.prepare(`SELECT ${COLUMNS} FROM users WHERE email = ?`);
@@ -63,8 +72,7 @@ export class SqliteUserStore implements UserStore {
    */
   findById(id: string): UserRecord | null {
     try {
-      const row = this.#byId.get(id) as Row | undefined;
-      return row === undefined ? null : toUser(row);
+      return this.#read(id);
     } catch (error) {
       throw failure('findById', error);
     }
@@ -102,23 +110,66 @@ export class SqliteUserStore implements UserStore {
   /** Applies the defined fields of the patch atomically; null for an unknown id. */
   async update(id: string, patch: UserPatch): Promise<UserRecord | null> {
     try {
-      const row = this.#update.get({
-        id,
-        set_name: patch.name !== undefined ? 1 : 0,
-        name: patch.name ?? null,
-        set_roles: patch.roles !== undefined ? 1 : 0,
-        roles: patch.roles !== undefined ? JSON.stringify(patch.roles) : null,
-        set_locked: patch.locked !== undefined ? 1 : 0,
-        locked: patch.locked ? 1 : 0,
-        set_password_hash: patch.passwordHash !== undefined ? 1 : 0,
-        password_hash: patch.passwordHash ?? null,
-        set_password_changed_at: patch.passwordChangedAt !== undefined ? 1 : 0,
-        password_changed_at: patch.passwordChangedAt ?? null,
-      }) as Row | undefined;
-      return row === undefined ? null : toUser(row);
+      return this.#write(id, patch);
     } catch (error) {
       throw failure('update', error);
     }
+  }
+
+  /**
+   * The update, if `by` may make it: the check and the write in one IMMEDIATE transaction, which
+   * holds the database's write lock from before the reads to the commit, so no other connection
+   * or process can change the authority (or anything) in between. node:sqlite is synchronous, so
+   * nothing else in this process runs in between either.
+   */
+  async updateAuthorised(
+    id: string,
+    patch: UserPatch,
+    by: UpdateAuthority,
+  ): Promise<AuthorisedUpdate> {
+    const db = this.#db;
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      const result = this.#authorisedWrite(id, patch, by);
+      db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      rollback(db);
+      throw failure('updateAuthorised', error);
+    }
+  }
+
+  /** updateAuthorised's reads and write, inside its transaction; throws raw database errors. */
+  #authorisedWrite(id: string, patch: UserPatch, by: UpdateAuthority): AuthorisedUpdate {
+    if (!keepsAuthority(this.#read(by.userId), id, patch, by)) return { status: 'refused' };
+    const previous = this.#read(id);
+    const user = previous === null ? null : this.#write(id, patch);
+    if (previous === null || user === null) return { status: 'no_user' };
+    return { status: 'updated', user, previous };
+  }
+
+  /** One primary-key SELECT; throws the raw database error. */
+  #read(id: string): UserRecord | null {
+    const row = this.#byId.get(id) as Row | undefined;
+    return row === undefined ? null : toUser(row);
+  }
+
+  /** One UPDATE … RETURNING; throws the raw database error. */
+  #write(id: string, patch: UserPatch): UserRecord | null {
+    const row = this.#update.get({
+      id,
+      set_name: patch.name !== undefined ? 1 : 0,
+      name: patch.name ?? null,
+      set_roles: patch.roles !== undefined ? 1 : 0,
+      roles: patch.roles !== undefined ? JSON.stringify(patch.roles) : null,
+      set_locked: patch.locked !== undefined ? 1 : 0,
+      locked: patch.locked ? 1 : 0,
+      set_password_hash: patch.passwordHash !== undefined ? 1 : 0,
+      password_hash: patch.passwordHash ?? null,
+      set_password_changed_at: patch.passwordChangedAt !== undefined ? 1 : 0,
+      password_changed_at: patch.passwordChangedAt ?? null,
+    }) as Row | undefined;
+    return row === undefined ? null : toUser(row);
   }
 
   /** Ordered by email, then id. */

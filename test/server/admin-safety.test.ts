@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { UserStore } from '../../src/accounts/user-store.ts';
 import { assertProblem, type Harness, PW, setCookieValue, startServer } from './harness.ts';
 import { tokensIn } from './pages-fixture.ts';
 
@@ -136,4 +137,76 @@ describe('an admin cannot remove their own admin role', () => {
     await assertProblem(back, 403, 'forbidden');
     assert.deepEqual(await rolesOf(admin.id), ['user', 'admin']);
   });
+});
+
+/**
+ * Holds every user-store write until `count` of them are waiting, then lets them all go: two
+ * requests are both authorised before either writes, the interleaving that loses the last admin
+ * when the check and the write are separate steps. Returns the undo.
+ */
+function holdWrites(users: UserStore, count: number): () => void {
+  const store = users as { update: unknown; updateAuthorised?: unknown };
+  const saved = { update: store.update, updateAuthorised: store.updateAuthorised };
+  let waiting: (() => void)[] = [];
+  const gate = () =>
+    new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      if (waiting.length < count) return;
+      for (const release of waiting) release();
+      waiting = [];
+    });
+  const held =
+    (write: unknown) =>
+    async (...args: unknown[]) => {
+      await gate();
+      return (write as (...a: unknown[]) => unknown).apply(users, args);
+    };
+  store.update = held(saved.update);
+  if (saved.updateAuthorised !== undefined) store.updateAuthorised = held(saved.updateAuthorised);
+  return () => {
+    delete (store as Record<string, unknown>).update;
+    delete (store as Record<string, unknown>).updateAuthorised;
+  };
+}
+
+describe('two admins demoting or locking each other at once leave one admin', () => {
+  // Both requests are authorised (each admin read fresh by validate) before either write lands;
+  // the store re-checks the actor in the same atomic step as the write, so the second one is
+  // refused just as if it had arrived a moment later: 403 forbidden, problem+json.
+  const bodies: [string, unknown, unknown][] = [
+    ['demote each other', { roles: ['user'] }, { roles: ['user'] }],
+    ['lock each other', { locked: true }, { locked: true }],
+    ['demote and lock each other', { roles: ['user'] }, { locked: true }],
+  ];
+  for (const [title, towardB, towardA] of bodies) {
+    test(`PATCH /admin/users/:id: two admins ${title} concurrently: one 200, one 403 forbidden, one admin remains`, async () => {
+      for (let round = 0; round < 3; round++) {
+        const a = await h.createUser({ roles: ['user', 'admin'] });
+        const b = await h.createUser({ roles: ['user', 'admin'] });
+        const patch = (actor: typeof a, target: typeof a, json: unknown) =>
+          h.request(`/admin/users/${target.id}`, { method: 'PATCH', cookie: actor.token, json });
+        const release = holdWrites(h.services.users, 2);
+        let answers: Response[];
+        try {
+          answers = await Promise.all([patch(a, b, towardB), patch(b, a, towardA)]);
+        } finally {
+          release();
+        }
+        const statuses = answers.map((res) => res.status);
+        assert.deepEqual([...statuses].sort(), [200, 403], `round ${round}`);
+        const refused = answers.find((res) => res.status === 403) as Response;
+        const problem = await assertProblem(refused, 403, 'forbidden');
+        assert.equal(problem.type, 'https://coatcheck.dev/problems/forbidden');
+        const winner = statuses[0] === 200 ? a : b;
+        const active = [];
+        for (const user of [a, b]) {
+          const now = await h.services.users.findById(user.id);
+          if (now && !now.locked && now.roles.includes('admin')) active.push(user.id);
+        }
+        assert.deepEqual(active, [winner.id], `round ${round}: the winner is still an admin`);
+        const still = await h.request('/admin/users', { cookie: winner.token });
+        assert.equal(still.status, 200, 'and can still administer');
+      }
+    });
+  }
 });

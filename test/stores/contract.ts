@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { UserRecord, UserStore } from '../../src/accounts/user-store.ts';
+import type { UserPatch, UserRecord, UserStore } from '../../src/accounts/user-store.ts';
 import type { AuditEvent, AuditLog, SessionRecord, SessionStore } from '../../src/core/store.ts';
 import { generateToken, hashSecret } from '../../src/core/token.ts';
 
@@ -546,6 +546,59 @@ export function userStoreContract(name: string, factory: StoreFactory<UserStore>
     );
 
     it(
+      'updateAuthorised writes only while the authority is an unlocked holder of the role',
+      run(async (store) => {
+        const ada = makeUser({ email: 'ada@example.com', roles: ['user', 'admin'] });
+        const bob = makeUser({ email: 'bob@example.com', roles: ['user', 'admin'] });
+        const eve = makeUser({ email: 'eve@example.com', roles: ['user'] });
+        for (const user of [ada, bob, eve]) await store.create(user);
+        const byAda = { userId: ada.id, role: 'admin' };
+        const result = await store.updateAuthorised(bob.id, { roles: ['user'] }, byAda);
+        assert.equal(result.status, 'updated');
+        assert.ok(result.status === 'updated');
+        assert.deepEqual({ ...result.user }, { ...bob, roles: ['user'] });
+        assert.deepEqual({ ...result.previous }, bob, 'the row as it was before the write');
+        const unchanged = async () => {
+          assert.deepEqual({ ...(await store.findById(ada.id)) }, ada);
+          assert.deepEqual({ ...(await store.findById(bob.id)) }, { ...bob, roles: ['user'] });
+          assert.deepEqual({ ...(await store.findById(eve.id)) }, eve);
+        };
+        const refusals: [string, UserPatch, { userId: string; role: string }][] = [
+          [eve.id, { locked: true }, { userId: bob.id, role: 'admin' }], // bob was just demoted
+          [eve.id, { locked: true }, { userId: eve.id, role: 'admin' }], // never had the role
+          [eve.id, { locked: true }, { userId: 'ghost', role: 'admin' }], // no such authority
+          [eve.id, { locked: true }, { userId: ada.id, role: 'Admin' }], // roles match exactly
+          [ada.id, { roles: ['user'] }, byAda], // would lose the role itself
+          [ada.id, { roles: [] }, byAda],
+          [ada.id, { locked: true }, byAda], // would lock itself
+          [ada.id, { locked: true, roles: ['admin'] }, byAda],
+          ['ghost', { locked: true }, { userId: bob.id, role: 'admin' }], // refused before not found
+        ];
+        for (const [id, patch, by] of refusals) {
+          const refused = await store.updateAuthorised(id, patch, by);
+          assert.deepEqual(refused, { status: 'refused' }, JSON.stringify({ id, patch, by }));
+        }
+        await unchanged();
+        assert.deepEqual(await store.updateAuthorised('ghost', { locked: true }, byAda), {
+          status: 'no_user',
+        });
+        assert.equal(await store.findById('ghost'), null);
+        await unchanged();
+        // Keeping the role (and staying unlocked) while changing oneself is allowed.
+        const self = await store.updateAuthorised(
+          ada.id,
+          { roles: ['admin'], locked: false },
+          byAda,
+        );
+        assert.equal(self.status, 'updated');
+        await store.update(ada.id, { locked: true });
+        const locked = await store.updateAuthorised(eve.id, { locked: true }, byAda);
+        assert.deepEqual(locked, { status: 'refused' }, 'a locked authority');
+        assert.equal((await store.findById(eve.id))?.locked, false);
+      }),
+    );
+
+    it(
       'lists users ordered by email, page by page, and counts them',
       run(async (store) => {
         assert.equal(await store.count(), 0);
@@ -568,6 +621,97 @@ export function userStoreContract(name: string, factory: StoreFactory<UserStore>
         assert.deepEqual(await page(2, 4), sorted.slice(4));
         assert.deepEqual(await page(2, 10), []);
         assert.deepEqual(await page(0, 0), []);
+      }),
+    );
+  });
+}
+
+/**
+ * Registers the race cases of `updateAuthorised` under `describe(name)`. The factory gives two
+ * stores over one database (two connections, pools or processes' worth where the backend has
+ * them; the same object for memory), so each side of a race runs on its own. Two admins who
+ * demote or lock each other at the same instant: exactly one write lands, and an unlocked admin
+ * always remains.
+ */
+export function userStoreRaceContract(
+  name: string,
+  factory: StoreFactory<readonly [UserStore, UserStore]>,
+): void {
+  const run = (fn: (stores: readonly [UserStore, UserStore]) => Promise<void>) => () =>
+    withStore(factory, fn);
+  const ROUNDS = 25;
+  const ADMIN = ['user', 'admin'];
+  const changes: [string, UserPatch, UserPatch][] = [
+    ['two admins demote each other', { roles: ['user'] }, { roles: ['user'] }],
+    ['two admins lock each other', { locked: true }, { locked: true }],
+    ['an admin demotes another who locks them', { roles: ['user'] }, { locked: true }],
+  ];
+
+  describe(`UserStore race: ${name}`, () => {
+    for (const [title, patchOfB, patchOfA] of changes) {
+      it(
+        `${title} at once, ${ROUNDS} times: one write lands, one admin remains`,
+        run(async ([one, two]) => {
+          const a = makeUser({ email: 'a@example.com', roles: ADMIN });
+          const b = makeUser({ email: 'b@example.com', roles: ADMIN });
+          const c = makeUser({ email: 'c@example.com', roles: ['user'] });
+          for (const user of [a, b, c]) await one.create(user);
+          const isActiveAdmin = (u: UserRecord | null) =>
+            u !== null && !u.locked && u.roles.includes('admin');
+          const wins = { a: 0, b: 0 };
+          for (let round = 0; round < ROUNDS; round++) {
+            await one.update(a.id, { roles: ADMIN, locked: false });
+            await one.update(b.id, { roles: ADMIN, locked: false });
+            const [byA, byB] = await Promise.all([
+              one.updateAuthorised(b.id, patchOfB, { userId: a.id, role: 'admin' }),
+              two.updateAuthorised(a.id, patchOfA, { userId: b.id, role: 'admin' }),
+            ]);
+            const statuses = [byA.status, byB.status].sort();
+            assert.deepEqual(statuses, ['refused', 'updated'], `round ${round}`);
+            if (byA.status === 'updated') wins.a++;
+            else wins.b++;
+            const admins = [await one.findById(a.id), await two.findById(b.id)].filter(
+              isActiveAdmin,
+            );
+            assert.equal(admins.length, 1, `round ${round}: exactly the winner is still admin`);
+            assert.equal(admins[0]?.id, byA.status === 'updated' ? a.id : b.id);
+          }
+          assert.equal(wins.a + wins.b, ROUNDS);
+          // The bystander is never touched, and no third row appeared.
+          assert.deepEqual({ ...(await two.findById(c.id)) }, c);
+          assert.equal(await one.count(), 3);
+        }),
+      );
+    }
+
+    it(
+      'many admins each demoting the next, all at once: an unlocked admin always remains',
+      run(async ([one, two]) => {
+        const admins = Array.from({ length: 6 }, (_, i) =>
+          makeUser({ email: `admin${i}@example.com`, roles: ADMIN }),
+        );
+        for (const user of admins) await one.create(user);
+        for (let round = 0; round < 10; round++) {
+          for (const user of admins) await one.update(user.id, { roles: ADMIN, locked: false });
+          const results = await Promise.all(
+            admins.map((actor, i) => {
+              const target = admins[(i + 1) % admins.length] as UserRecord;
+              const patch: UserPatch = i % 2 === 0 ? { roles: ['user'] } : { locked: true };
+              const store = i % 2 === 0 ? one : two;
+              return store.updateAuthorised(target.id, patch, { userId: actor.id, role: 'admin' });
+            }),
+          );
+          const left = [];
+          for (const user of admins) {
+            const now = await one.findById(user.id);
+            if (now !== null && !now.locked && now.roles.includes('admin')) left.push(user.id);
+          }
+          assert.ok(left.length >= 1, `round ${round}: no admin left`);
+          assert.ok(
+            results.some((r) => r.status === 'refused'),
+            `round ${round}: a cycle`,
+          );
+        }
       }),
     );
   });

@@ -6,6 +6,7 @@ import {
   makeSession,
   sessionStoreContract,
   userStoreContract,
+  userStoreRaceContract,
 } from './contract.ts';
 
 sessionStoreContract('memory', async () => {
@@ -16,6 +17,10 @@ userStoreContract('memory', async () => ({
   store: new MemoryUserStore(),
   cleanup: async () => {},
 }));
+userStoreRaceContract('memory', async () => {
+  const store = new MemoryUserStore();
+  return { store: [store, store] as const, cleanup: async () => {} };
+});
 auditLogContract('memory', async () => ({ store: new MemoryAuditLog(), cleanup: async () => {} }));
 
 describe('MemorySessionStore', () => {

@@ -21,6 +21,7 @@ import {
   makeUser,
   sessionStoreContract,
   userStoreContract,
+  userStoreRaceContract,
 } from './contract.ts';
 
 // One throwaway cluster for the file; every case gets its own schema (a fresh, empty database
@@ -54,6 +55,19 @@ function fixture<K extends 'sessions' | 'users' | 'audit'>(key: K) {
 sessionStoreContract('postgres', fixture('sessions'));
 userStoreContract('postgres', fixture('users'));
 auditLogContract('postgres', fixture('audit'));
+// Two pools on one database, as two server nodes have: each side of a race on its own connection.
+userStoreRaceContract('postgres', async () => {
+  const url = await freshUrl();
+  const one = await openPostgresStores(url);
+  const two = await openPostgresStores(url);
+  return {
+    store: [one.users, two.users] as const,
+    cleanup: async () => {
+      await one.close();
+      await two.close();
+    },
+  };
+});
 
 describe('PostgreSQL database', () => {
   it('records each migration once, creates every table, and applies nothing new on reopen', async () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { generateToken } from '../../src/core/token.ts';
 import {
   MIGRATIONS,
@@ -18,6 +19,7 @@ import {
   makeUser,
   sessionStoreContract,
   userStoreContract,
+  userStoreRaceContract,
 } from './contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coatcheck-sqlite-'));
@@ -38,6 +40,19 @@ function fixture<K extends 'sessions' | 'users' | 'audit'>(key: K) {
 sessionStoreContract('sqlite', fixture('sessions'));
 userStoreContract('sqlite', fixture('users'));
 auditLogContract('sqlite', fixture('audit'));
+// Two connections to one file, as two processes (the CLI and the server, or two nodes) have.
+userStoreRaceContract('sqlite', async () => {
+  const path = freshPath();
+  const one = openSqliteStores(path);
+  const two = openSqliteStores(path);
+  return {
+    store: [one.users, two.users] as const,
+    cleanup: async () => {
+      await one.close();
+      await two.close();
+    },
+  };
+});
 
 describe('SQLite database file', () => {
   it('runs in WAL mode with foreign keys on and a busy timeout', async () => {
@@ -251,6 +266,90 @@ describe('SQLite database file', () => {
       now = 2_000;
       assert.equal(await stores.sessions.get(record.id), null);
     } finally {
+      await stores.close();
+    }
+  });
+});
+
+// Each worker thread is a separate connection running in parallel with the other, as two
+// processes would: unlike two connections in one thread (node:sqlite is synchronous), the two
+// updates can really overlap, so only the IMMEDIATE transaction keeps the check and write whole.
+const RACER = `
+const { workerData, parentPort } = require('node:worker_threads');
+(async () => {
+  const { openSqliteStores } = await import(workerData.module);
+  const stores = openSqliteStores(workerData.path);
+  const gate = new Int32Array(workerData.gate);
+  const { id, patch, by } = workerData;
+  parentPort.postMessage({ ready: true });
+  for (let round = 1; round <= workerData.rounds; round++) {
+    Atomics.wait(gate, 0, round - 1);
+    try {
+      const { status } = await stores.users.updateAuthorised(id, patch, by);
+      parentPort.postMessage({ round, status });
+    } catch (error) {
+      parentPort.postMessage({ round, status: 'error: ' + error.message });
+    }
+  }
+  await stores.close();
+})();
+`;
+
+describe('SQLite updateAuthorised across threads', () => {
+  it('two admins in two threads demote and lock each other at once, 150 times: exactly one write lands each time', async () => {
+    const ROUNDS = 150;
+    const path = freshPath();
+    const stores = openSqliteStores(path);
+    const a = makeUser({ email: 'a@example.com', roles: ['user', 'admin'] });
+    const b = makeUser({ email: 'b@example.com', roles: ['user', 'admin'] });
+    await stores.users.create(a);
+    await stores.users.create(b);
+    const gate = new SharedArrayBuffer(4);
+    const module = new URL('../../src/stores/sqlite.ts', import.meta.url).href;
+    const racers = [
+      { id: b.id, patch: { roles: ['user'] }, by: { userId: a.id, role: 'admin' } },
+      { id: a.id, patch: { locked: true }, by: { userId: b.id, role: 'admin' } },
+    ].map((job) => {
+      const worker = new Worker(RACER, {
+        eval: true,
+        workerData: { ...job, module, path, gate, rounds: ROUNDS },
+      });
+      const messages: { round?: number; status?: string }[] = [];
+      const waiters: (() => void)[] = [];
+      worker.on('message', (message) => {
+        messages.push(message);
+        waiters.shift()?.();
+      });
+      const next = async () => {
+        if (messages.length === 0) await new Promise<void>((resolve) => waiters.push(resolve));
+        return messages.shift() ?? {};
+      };
+      return { worker, next };
+    });
+    try {
+      for (const racer of racers) assert.deepEqual(await racer.next(), { ready: true });
+      const view = new Int32Array(gate);
+      const wins = { demoted: 0, locked: 0 };
+      for (let round = 1; round <= ROUNDS; round++) {
+        await stores.users.update(a.id, { roles: ['user', 'admin'], locked: false });
+        await stores.users.update(b.id, { roles: ['user', 'admin'], locked: false });
+        Atomics.store(view, 0, round);
+        Atomics.notify(view, 0);
+        const [demote, lock] = await Promise.all(racers.map((r) => r.next()));
+        assert.deepEqual(
+          [demote?.status, lock?.status].sort(),
+          ['refused', 'updated'],
+          `round ${round}`,
+        );
+        const [userA, userB] = [stores.users.findById(a.id), stores.users.findById(b.id)];
+        const active = [userA, userB].filter((u) => u && !u.locked && u.roles.includes('admin'));
+        assert.equal(active.length, 1, `round ${round}: one unlocked admin remains`);
+        if (demote?.status === 'updated') wins.demoted++;
+        else wins.locked++;
+      }
+      assert.equal(wins.demoted + wins.locked, ROUNDS);
+    } finally {
+      await Promise.all(racers.map((r) => r.worker.terminate()));
       await stores.close();
     }
   });
