@@ -1,5 +1,6 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { AuditEvent, AuditEventType, AuditLog } from '../core/store.ts';
+import { neutralCommit } from './sqlite-changes.ts';
 import { failure } from './sqlite-db.ts';
 
 const COLUMNS = 'type, at, user_id, ip, session_id, detail';
@@ -11,12 +12,14 @@ type Row = Record<string, SQLOutputValue>;
  * `detail` is stored as JSON text. Every database failure surfaces as StoreUnavailableError.
  */
 export class SqliteAuditLog implements AuditLog {
+  readonly #db: DatabaseSync;
   readonly #insert: StatementSync;
   readonly #list: StatementSync;
   readonly #listByUser: StatementSync;
 
   /** Prepares every statement once. */
   constructor(db: DatabaseSync) {
+    this.#db = db;
     try {
       this.#insert = db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
       this.#list = db.prepare(
@@ -30,16 +33,18 @@ export class SqliteAuditLog implements AuditLog {
     }
   }
 
-  /** Appends the event. */
+  /** Appends the event; no near cache holds events, so the commit does not empty one. */
   async record(event: AuditEvent): Promise<void> {
     try {
-      this.#insert.run(
-        event.type,
-        event.at,
-        event.userId,
-        event.ip,
-        event.sessionId,
-        event.detail === null ? null : JSON.stringify(event.detail),
+      neutralCommit(this.#db, () =>
+        this.#insert.run(
+          event.type,
+          event.at,
+          event.userId,
+          event.ip,
+          event.sessionId,
+          event.detail === null ? null : JSON.stringify(event.detail),
+        ),
       );
     } catch (error) {
       throw failure('audit record', error);

@@ -1,5 +1,5 @@
 import { fstatSync, openSync, readSync, statSync } from 'node:fs';
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementResultingChanges, StatementSync } from 'node:sqlite';
 import type { ChangeProbe } from '../core/store.ts';
 
 /**
@@ -9,13 +9,19 @@ import type { ChangeProbe } from '../core/store.ts';
  * (change counter, frame count, salts, checksum), and its format is fixed across SQLite versions
  * because processes running different versions share the file. One 96-byte `pread` (~2 µs): the
  * JOIN it lets a near cache skip costs ~8 µs, most of it the read transaction's two `fcntl` locks.
+ * The stores' own frequent writes (sign-ins, renewals, audit events) go through `neutralCommit`,
+ * which lets the probes of their connection take those commits as seen instead of flushing.
  *
  * Written by hand: node:sqlite exposes no such check (`PRAGMA data_version` needs a read
- * transaction, the very cost this avoids, and misses the connection's own commits).
+ * transaction, the very cost this avoids on every lookup, and misses the connection's own commits:
+ * which is what `neutralCommit`, on the far rarer writes, uses it for).
  */
 
 /** Two copies of the 48-byte WalIndexHdr; a writer updates the second, then the first. */
 const HEADER_BYTES = 48;
+const HEADER_WORDS = HEADER_BYTES / 4;
+/** WalIndexHdr.iChange, in words: every commit adds one; nothing else does (recovery resets it). */
+const I_CHANGE = 2;
 
 /**
  * One read-only descriptor per `-shm` file (by inode), never closed, on purpose: closing any
@@ -23,6 +29,29 @@ const HEADER_BYTES = 48;
  * (another connection of this process may still be using the file).
  */
 const descriptors = new Map<string, number>();
+
+/** What one probe last saw: the header it compares against. */
+interface Seen {
+  readonly header: Int32Array;
+  primed: boolean;
+}
+
+/** The probes of one connection, which `neutralCommit` tells of that connection's own writes. */
+interface Watch {
+  readonly fd: number;
+  /** Weak: a probe lives as long as the near cache holding it; engines come and go. */
+  readonly probes: Set<WeakRef<Seen>>;
+  readonly dataVersion: StatementSync;
+  readonly scratch: Scratch;
+}
+
+/** Both header copies as 32-bit words, and the same memory as bytes for `readSync`. */
+interface Scratch {
+  readonly words: Int32Array;
+  readonly bytes: Buffer;
+}
+
+const watches = new WeakMap<DatabaseSync, Watch>();
 
 /**
  * The change probe of an open database, or null when it has none to offer (in-memory, not in WAL
@@ -35,30 +64,124 @@ export function walChangeProbe(db: DatabaseSync): ChangeProbe | null {
   if (pragma(db, 'locking_mode') !== 'normal') return null;
   const fd = shmDescriptor(`${path}-shm`);
   if (fd === null) return null;
-  // Compared as 32-bit words: Buffer#compare with offsets cost ~2.5k instructions a call.
-  const words = new Int32Array((HEADER_BYTES * 2) / 4);
-  const read = Buffer.from(words.buffer);
-  const seen = new Int32Array(HEADER_BYTES / 4);
-  let primed = false;
+  const read = scratch();
+  const seen: Seen = { header: new Int32Array(HEADER_WORDS), primed: false };
+  watch(db, fd).probes.add(new WeakRef(seen));
   return {
     changed() {
       // Closed: the last connection's close unlinks the -shm this descriptor still reads, which
       // would never change again. Always a change, so every lookup reads the store (and fails).
       if (!db.isOpen) return true;
-      if (readSync(fd, read, 0, read.length, 0) !== read.length) return true;
-      let same = primed;
-      for (let i = 0; i < seen.length; i++) {
-        const word = words[i] as number;
-        // The copies differ while a writer is between them: changed, and not remembered.
-        if (word !== words[i + seen.length]) return true;
-        if (word !== seen[i]) same = false;
-      }
-      if (same) return false;
-      seen.set(words.subarray(0, seen.length));
-      primed = true;
+      // The copies differ while a writer is between them: changed, and not remembered.
+      if (!readHeader(fd, read)) return true;
+      if (seen.primed && sameHeader(read.words, seen.header)) return false;
+      seen.header.set(read.words.subarray(0, HEADER_WORDS));
+      seen.primed = true;
       return true;
     },
   };
+}
+
+/**
+ * Runs `write`, one autocommit statement of `db` that no near cache needs to hear of (a new row, a
+ * renewal; never a delete, a lock or a role change, which other engines on this connection learn
+ * of only through their probes), and lets `db`'s probes take its commit as seen, so they do not
+ * flush for it. Only when provably nothing else committed meanwhile: otherwise, or when in doubt,
+ * they answer `changed()` as if this were any commit. Returns (or throws) what `write` does.
+ */
+export function neutralCommit(
+  db: DatabaseSync,
+  write: () => StatementResultingChanges,
+): StatementResultingChanges {
+  const w = watches.get(db);
+  const before = w === undefined ? null : begin(db, w);
+  const result = write(); // a throw records nothing: the probes see whatever it left
+  if (w !== undefined && before !== null) end(w, before, Number(result.changes) > 0);
+  return result;
+}
+
+/** What `neutralCommit` knew before the write: the connection's data_version, then the header. */
+interface Before {
+  readonly version: number;
+  readonly header: Int32Array;
+}
+
+function begin(db: DatabaseSync, w: Watch): Before | null {
+  try {
+    // In a transaction the write commits later, and data_version would not look past its snapshot.
+    if (w.probes.size === 0 || !db.isOpen || db.isTransaction) return null;
+    // data_version first, the header second: the two windows they vouch for must overlap.
+    const version = w.dataVersion.get()?.[0];
+    if (typeof version !== 'number' || !readHeader(w.fd, w.scratch)) return null;
+    return { version, header: w.scratch.words.slice(0, HEADER_WORDS) };
+  } catch {
+    return null; // closed, or an I/O error: not recorded
+  }
+}
+
+/**
+ * After a successful write: moves every probe that had seen exactly the header before it to the
+ * header after it, when both of two independent checks say the only commit in between was ours:
+ * - iChange moved by exactly as many commits as the write made (one if it changed a row, else
+ *   none): each commit by anyone adds one (a WAL restart or checkpoint adds none, and changes no
+ *   row), so a foreign commit before or after ours shows. It alone would be fooled by a crash
+ *   recovery, which resets the counter to 0.
+ * - `PRAGMA data_version` of this connection did not move: SQLite documents that it changes when,
+ *   and only when, another connection committed since its previous read transaction (it compares
+ *   the whole header with the connection's own copy). Read before the first header read and after
+ *   the second, it vouches for the whole span. It alone would be fooled by a read transaction
+ *   held open across the write (a pending statement of the caller's), which the count catches.
+ */
+function end(w: Watch, before: Before, wrote: boolean): void {
+  try {
+    if (!readHeader(w.fd, w.scratch)) return;
+    const moved =
+      ((w.scratch.words[I_CHANGE] as number) - (before.header[I_CHANGE] as number)) >>> 0;
+    if (moved !== (wrote ? 1 : 0)) return;
+    if (w.dataVersion.get()?.[0] !== before.version) return;
+  } catch {
+    return;
+  }
+  for (const ref of w.probes) {
+    const seen = ref.deref();
+    if (seen === undefined) w.probes.delete(ref);
+    // A probe that had not seen the header before the write has a change to report: left alone.
+    else if (seen.primed && sameHeader(before.header, seen.header)) {
+      seen.header.set(w.scratch.words.subarray(0, HEADER_WORDS));
+    }
+  }
+}
+
+function watch(db: DatabaseSync, fd: number): Watch {
+  let w = watches.get(db);
+  if (w === undefined) {
+    const dataVersion = db.prepare('PRAGMA data_version');
+    dataVersion.setReturnArrays(true);
+    w = { fd, probes: new Set(), dataVersion, scratch: scratch() };
+    watches.set(db, w);
+  }
+  return w;
+}
+
+function scratch(): Scratch {
+  // Compared as 32-bit words: Buffer#compare with offsets cost ~2.5k instructions a call.
+  const words = new Int32Array(HEADER_WORDS * 2);
+  return { words, bytes: Buffer.from(words.buffer) };
+}
+
+/** Reads both copies of the header; false when short or when the copies differ. */
+function readHeader(fd: number, { words, bytes }: Scratch): boolean {
+  if (readSync(fd, bytes, 0, bytes.length, 0) !== bytes.length) return false;
+  for (let i = 0; i < HEADER_WORDS; i++) {
+    if (words[i] !== words[i + HEADER_WORDS]) return false;
+  }
+  return true;
+}
+
+/** Whether the first copy in `words` equals `header`. */
+function sameHeader(words: Int32Array, header: Int32Array): boolean {
+  for (let i = 0; i < HEADER_WORDS; i++) if (words[i] !== header[i]) return false;
+  return true;
 }
 
 function pragma(db: DatabaseSync, name: string): unknown {

@@ -6,7 +6,7 @@ import type {
   SessionTouch,
   SessionUser,
 } from '../core/store.ts';
-import { walChangeProbe } from './sqlite-changes.ts';
+import { neutralCommit, walChangeProbe } from './sqlite-changes.ts';
 import { failure, rollback } from './sqlite-db.ts';
 import { readSessionUser, SESSION_USER_COLUMNS, type SqliteUserStore } from './sqlite-users.ts';
 
@@ -104,7 +104,9 @@ export class SqliteSessionStore implements SessionStore {
 
   /**
    * A new probe of whether any connection of any process committed to the file since its previous
-   * call (sqlite-changes.ts); null for an in-memory database, or one not in WAL mode.
+   * call (sqlite-changes.ts); null for an in-memory database, or one not in WAL mode. Only `create`
+   * and `touch` commit through `neutralCommit`: a delete, rotation or sweep must still empty every
+   * near cache, since another engine on this same connection learns of it no other way.
    */
   changeProbe(): ChangeProbe | null {
     try {
@@ -114,10 +116,13 @@ export class SqliteSessionStore implements SessionStore {
     }
   }
 
-  /** Inserts the record; a duplicate id is a StoreUnavailableError (ids are 128 random bits). */
+  /**
+   * Inserts the record; a duplicate id is a StoreUnavailableError (ids are 128 random bits).
+   * A new id is in no near cache, so the commit does not empty this connection's.
+   */
   async create(record: SessionRecord): Promise<void> {
     try {
-      this.#insert.run(...params(record));
+      neutralCommit(this.#db, () => this.#insert.run(...params(record)));
     } catch (error) {
       throw failure('create', error);
     }
@@ -154,10 +159,16 @@ export class SqliteSessionStore implements SessionStore {
     return { session: toRecord(row), user };
   }
 
-  /** Renews a live session; no-op for unknown, expired or rotated-out ids. */
+  /**
+   * Renews a live session; no-op for unknown, expired or rotated-out ids. The commit does not
+   * empty this connection's near caches: the renewing engine updates its entry, and another's
+   * older `lastSeenAt` only makes its entry look idle sooner, and an idle-looking hit is re-read.
+   */
   async touch(id: string, touch: SessionTouch): Promise<void> {
     try {
-      this.#touch.run(touch.lastSeenAt, touch.expiresAt, id, this.#now());
+      neutralCommit(this.#db, () =>
+        this.#touch.run(touch.lastSeenAt, touch.expiresAt, id, this.#now()),
+      );
     } catch (error) {
       throw failure('touch', error);
     }
