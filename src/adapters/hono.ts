@@ -1,4 +1,4 @@
-import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
+import type { Context, ErrorHandler, MiddlewareHandler, Next } from 'hono';
 import type { PublicUser } from '../accounts/public-user.ts';
 import { readBodyLimited } from '../core/body.ts';
 import type { ClientInfo } from '../core/engine.ts';
@@ -21,6 +21,7 @@ import {
   guardRoles,
   isSafeMethod,
   needsFormToken,
+  type Resolution,
   requestHost,
   resolveAdapterOptions,
   resolveSession,
@@ -76,6 +77,9 @@ export interface HonoAdapterOptions extends AdapterOptions {
 const QUEUED = Symbol('coatcheck.setCookie');
 type Queued = { [QUEUED]?: string };
 
+/** What a middleware returns: the response it answers with, or next()'s outcome. */
+type Passed = ReturnType<MiddlewareHandler<CoatcheckEnv>>;
+
 /** Options of requireAuth. */
 export interface RequireAuthOptions {
   /** Send signed-out GET/HEAD requests here (303) instead of a 401 problem. @default undefined */
@@ -128,50 +132,73 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
   const onError = config.onError ?? console.error;
   const maxFormBytes = options.maxFormBytes ?? DEFAULT_MAX_FORM_BYTES;
 
-  const middleware: MiddlewareHandler<CoatcheckEnv> = async (c, next) => {
-    c.set('auth', null);
-    const method = c.req.method;
-    const headers = c.req.raw.headers;
+  // Not async: when the store answers synchronously (memory, SQLite) the request goes straight to
+  // next(), and the after-handler step rides on next()'s promise (~2k instructions a request
+  // less than an async middleware setting `auth` twice; docs/library.md, Cost per request).
+  const middleware: MiddlewareHandler<CoatcheckEnv> = (c, next) => {
+    const request = c.req.raw;
+    const method = request.method;
+    const headers = request.headers;
     if (!isSafeMethod(method)) {
       const refusal = checkOrigin(config, {
         method,
         headers,
-        host: requestHost(headers, c.req.url),
+        host: requestHost(headers, request.url),
       });
-      if (refusal) return problemResponse(refusal);
+      if (refusal) return refuse(c, refusal);
     }
-    let resolution: Awaited<ReturnType<typeof resolveSession>>;
-    try {
-      const pending = resolveSession(config, headers.get('cookie'), clientIp(c) ?? null);
-      // Awaited only when it is a promise: an await costs a microtask turn even on a value.
-      resolution = pending instanceof Promise ? await pending : pending;
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      onError(error);
-      return problemResponse(error);
-    }
+    const pending = resolveSession(config, headers.get('cookie'), clientIp(c) ?? null);
+    if (!(pending instanceof Promise)) return proceed(c, next, pending);
+    return pending.then(
+      (resolution): Passed => proceed(c, next, resolution),
+      (error: unknown): Promise<Response> => {
+        c.set('auth', null);
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        onError(error);
+        return refuse(c, error);
+      },
+    );
+  };
+
+  const proceed = (c: Context<CoatcheckEnv>, next: Next, resolution: Resolution): Passed => {
     if (resolution.kind === 'throttled') {
-      return problemResponse(new ThrottledError(resolution.retryAfterSeconds));
+      return refuse(c, new ThrottledError(resolution.retryAfterSeconds));
     }
-    if (resolution.kind === 'signed-in') {
-      const auth = resolution.auth;
-      c.set('auth', auth);
-      if (needsFormToken(method, headers.get('content-type'))) {
-        let token: unknown = headers.get(config.csrfHeader);
-        try {
-          token ??= await formField(c, config.csrfField, maxFormBytes);
-        } catch (error) {
-          if (error instanceof PayloadTooLargeError) return problemResponse(error);
-          throw error;
-        }
-        if (!formTokenMatches(auth, token)) return problemResponse(new CsrfTokenError());
-      }
+    if (resolution.kind !== 'signed-in') {
+      c.set('auth', null);
+      return next().then(() => finish(c, resolution.kind === 'refused'));
     }
-    await next();
+    const auth = resolution.auth;
+    c.set('auth', auth);
+    const method = c.req.raw.method;
+    if (!isSafeMethod(method) && needsFormToken(method, c.req.raw.headers.get('content-type'))) {
+      return checkFormToken(c, auth).then((refusal): Passed | Response =>
+        refusal ? problemResponse(refusal) : next().then(() => finish(c, false)),
+      );
+    }
+    return next().then(() => finish(c, false));
+  };
+
+  /** CsrfTokenError or PayloadTooLargeError when a signed-in form post lacks this session's token. */
+  const checkFormToken = async (c: Context, auth: Auth): Promise<CoatcheckError | null> => {
+    let token: unknown = c.req.raw.headers.get(config.csrfHeader);
+    try {
+      token ??= await formField(c, config.csrfField, maxFormBytes);
+    } catch (error) {
+      if (error instanceof PayloadTooLargeError) return error;
+      throw error;
+    }
+    return formTokenMatches(auth, token) ? null : new CsrfTokenError();
+  };
+
+  /**
+   * After the handler: the cookie a helper set, else a refused cookie's clearing, goes on the
+   * response unless one is there already, never on a server failure (a 5xx says nothing about
+   * the session).
+   */
+  const finish = (c: Context, refused: boolean): void => {
     const queued = (c as Queued)[QUEUED];
-    if (queued === undefined && resolution.kind !== 'refused') return;
-    // The cookie a helper set, else a refused cookie's clearing, goes on the response unless one
-    // is there already, never on a server failure (a 5xx says nothing about the session).
+    if (queued === undefined && !refused) return;
     const lines = c.res.headers.getSetCookie();
     const isSession = (line: string) => isSessionCookie(config, line);
     if (c.res.status >= 500) {
@@ -259,6 +286,12 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
       return c.text('Internal Server Error', 500);
     }) satisfies ErrorHandler,
   });
+}
+
+/** Refuses before the handler: `auth` is null for whatever runs around this middleware. */
+function refuse(c: Context<CoatcheckEnv>, error: CoatcheckError): Promise<Response> {
+  c.set('auth', null);
+  return Promise.resolve(problemResponse(error));
 }
 
 /** `c.get('auth')`, insisting the middleware ran (a guard without it would refuse everyone). */
