@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import {
   type SqliteStores,
 } from '../../src/stores/sqlite.ts';
 import { walChangeProbe } from '../../src/stores/sqlite-changes.ts';
+import { inAnotherProcess } from '../support/sqlite-process.ts';
 import { makeSession, makeUser } from './contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coatcheck-sqlite-changes-'));
@@ -21,17 +21,6 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 function freshPath(): string {
   return join(mkdtempSync(join(root, 't-')), 'coatcheck.db');
-}
-
-/** Runs `sql` against the file from another process, as the CLI or a second server would. */
-function inAnotherProcess(path: string, sql: string): void {
-  const script = `
-    const { DatabaseSync } = require('node:sqlite');
-    const db = new DatabaseSync(process.argv[1], { timeout: 5000 });
-    db.exec(process.argv[2]);
-    db.close();`;
-  const run = spawnSync(process.execPath, ['-e', script, path, sql], { encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
 }
 
 describe('walChangeProbe', () => {

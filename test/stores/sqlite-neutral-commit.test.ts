@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { SessionEngine } from '../../src/core/engine.ts';
 import type { ChangeProbe } from '../../src/core/store.ts';
 import { openSqliteDatabase, openSqliteStores } from '../../src/stores/sqlite.ts';
 import { neutralCommit, walChangeProbe } from '../../src/stores/sqlite-changes.ts';
+import { inAnotherProcess } from '../support/sqlite-process.ts';
 import { makeUser } from './contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coatcheck-sqlite-neutral-'));
@@ -16,17 +16,6 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 function freshPath(): string {
   return join(mkdtempSync(join(root, 't-')), 'coatcheck.db');
-}
-
-/** Runs `sql` against the file from another process, as the CLI or a second server would. */
-function inAnotherProcess(path: string, sql: string): void {
-  const script = `
-    const { DatabaseSync } = require('node:sqlite');
-    const db = new DatabaseSync(process.argv[1], { timeout: 5000 });
-    db.exec(process.argv[2]);
-    db.close();`;
-  const run = spawnSync(process.execPath, ['-e', script, path, sql], { encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
 }
 
 /** A database with a table `t`, a second connection to it, and a primed probe of the first. */
