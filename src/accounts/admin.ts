@@ -47,10 +47,10 @@ export async function setRoles(
 ): Promise<PublicUser> {
   authoriseAdmin(ctx.engine, actor);
   const next = checkRoles(actor, targetUserId, roles);
-  const target = await findTarget(ctx, targetUserId);
-  const written = await writeAsAdmin(ctx, actor, target, { roles: next });
-  const updated = written.user;
-  const previous = written.previous.roles;
+  const { user: updated, previous: target } = await writeAsAdmin(ctx, actor, targetUserId, {
+    roles: next,
+  });
+  const previous = target.roles;
   // A privilege gain gets a new session id at the next sign-in (OWASP Session Management, "Renew
   // the Session ID After Any Privilege Level Change"). A demotion needs nothing: validate reads
   // roles afresh (near caches are told via invalidateUser), so the lost role is gone on the next
@@ -130,8 +130,9 @@ export async function setLocked(
 ): Promise<PublicUser> {
   authoriseAdmin(ctx.engine, actor);
   checkLock(actor, targetUserId, locked);
-  const target = await findTarget(ctx, targetUserId);
-  const updated = (await writeAsAdmin(ctx, actor, target, { locked })).user;
+  const { user: updated, previous: target } = await writeAsAdmin(ctx, actor, targetUserId, {
+    locked,
+  });
   // validate already refuses a locked user's sessions; deleting them also frees the store and
   // keeps them from coming back to life if the account is unlocked (ASVS 5.0 V7.4.2).
   const revoked = locked ? await ctx.engine.revokeAll(target.id) : 0;
@@ -223,24 +224,35 @@ export function authoriseAdmin(engine: Pick<SessionEngine, 'isFresh'>, actor: Ac
 
 /**
  * Writes `patch` to the target only while the actor is still an unlocked admin who keeps the role
- * (see the top of this file): ForbiddenError when they no longer are, NotFoundError when the
- * target is gone. Returns the user as written and as it was just before.
+ * (see the top of this file): ForbiddenError when they no longer are, NotFoundError when there is
+ * no such target. Returns the user as written and as it was just before, both read in the write's
+ * atomic step (so no separate read of the target first).
  */
 async function writeAsAdmin(
   ctx: AccountsContext,
   actor: Actor,
-  target: UserRecord,
+  targetUserId: unknown,
   patch: UserPatch,
 ): Promise<{ user: UserRecord; previous: UserRecord }> {
+  if (!isUserId(targetUserId)) throw noSuchUser();
   const by = { userId: actor.user.id, role: ADMIN_ROLE };
-  const result = await ctx.users.updateAuthorised(target.id, patch, by);
+  const result = await ctx.users.updateAuthorised(targetUserId, patch, by);
   if (result.status === 'refused') throw new ForbiddenError();
-  if (result.status === 'no_user') throw new NotFoundError();
+  if (result.status === 'no_user') throw noSuchUser();
   return result;
 }
 
 async function findTarget(ctx: AccountsContext, id: unknown): Promise<UserRecord> {
-  const target = typeof id === 'string' && id.length <= 128 ? await ctx.users.findById(id) : null;
-  if (target === null) throw new NotFoundError('No such user.');
+  const target = isUserId(id) ? await ctx.users.findById(id) : null;
+  if (target === null) throw noSuchUser();
   return target;
+}
+
+/** A plausible user id: anything else is no user, without asking the store. */
+function isUserId(id: unknown): id is string {
+  return typeof id === 'string' && id.length <= 128;
+}
+
+function noSuchUser(): NotFoundError {
+  return new NotFoundError('No such user.');
 }
