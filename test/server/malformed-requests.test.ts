@@ -118,6 +118,23 @@ function assertSecurityHeaders(res: RawResponse): void {
   assert.equal(res.headers['cache-control'], 'no-store');
 }
 
+/** Asserts a request id on `res` and exactly one access-log line for it since `from`: unmatched, 400. */
+function assertLoggedOnce(res: RawResponse, from: number, method: string): void {
+  const requestId = res.headers['x-request-id'];
+  assert.match(requestId ?? '', /^[\w-]{16}$/);
+  const lines = logs.slice(from).filter((l) => l.msg === 'request');
+  assert.deepEqual(
+    lines.map(({ requestId, method, route, status, ip }) => ({
+      requestId,
+      method,
+      route,
+      status,
+      ip,
+    })),
+    [{ requestId, method, route: 'unmatched', status: 400, ip: '127.0.0.1' }],
+  );
+}
+
 describe('a Host header that makes no URL', () => {
   for (const host of [
     'evil.example:99999',
@@ -138,19 +155,7 @@ describe('a Host header that makes no URL', () => {
       const problem = assertProblem(res, 400, 'invalid_input');
       assert.deepEqual(problem.errors, [{ field: 'host', message: 'must be a valid host[:port]' }]);
       assertSecurityHeaders(res);
-      const requestId = res.headers['x-request-id'];
-      assert.match(requestId ?? '', /^[\w-]{16}$/);
-      const lines = logs.slice(from).filter((l) => l.msg === 'request');
-      assert.deepEqual(
-        lines.map(({ requestId, method, route, status, ip }) => ({
-          requestId,
-          method,
-          route,
-          status,
-          ip,
-        })),
-        [{ requestId, method: 'GET', route: 'unmatched', status: 400, ip: '127.0.0.1' }],
-      );
+      assertLoggedOnce(res, from, 'GET');
     });
   }
 
@@ -191,19 +196,7 @@ describe('Host fields RFC 9112 §3.2 refuses', () => {
     assertSecurityHeaders(res);
     assert.equal(res.headers.connection, 'close');
     assert.equal(res.headers['content-length'], String(Buffer.byteLength(res.body)));
-    const requestId = res.headers['x-request-id'];
-    assert.match(requestId ?? '', /^[\w-]{16}$/);
-    const lines = logs.slice(from).filter((l) => l.msg === 'request');
-    assert.deepEqual(
-      lines.map(({ requestId, method, route, status, ip }) => ({
-        requestId,
-        method,
-        route,
-        status,
-        ip,
-      })),
-      [{ requestId, method, route: 'unmatched', status: 400, ip: '127.0.0.1' }],
-    );
+    assertLoggedOnce(res, from, method);
     return problem;
   }
 
