@@ -112,15 +112,26 @@ describe('forwarded cross-origin check (proxied unsafe requests)', () => {
     assert.equal((await forwarded({ ...both, 'sec-fetch-site': 'cross-site' })).status, 200);
   });
 
-  test('from an untrusted peer, X-Forwarded-Method means nothing', async () => {
+  test('without trusted proxies, a proxied cross-site POST is still refused: the method can only refuse', async () => {
     const g = await startServer();
     try {
       const v = await g.createUser();
-      const res = await g.request('/auth/verify', {
-        cookie: v.token,
-        headers: { 'x-forwarded-method': 'POST', 'sec-fetch-site': 'cross-site' },
+      const ask = (headers: Record<string, string>) =>
+        g.request('/auth/verify', { cookie: v.token, headers });
+      const crossSite = await ask({ 'x-forwarded-method': 'POST', 'sec-fetch-site': 'cross-site' });
+      await assertProblem(crossSite, 403, 'cross_origin_rejected');
+      const sameOrigin = await ask({
+        'x-forwarded-method': 'POST',
+        'sec-fetch-site': 'same-origin',
       });
-      assert.equal(res.status, 200);
+      assert.equal(sameOrigin.status, 200);
+      // X-Forwarded-Host is not believed from this peer: it cannot make a foreign Origin match.
+      const spoofed = await ask({
+        'x-forwarded-method': 'POST',
+        'x-forwarded-host': 'evil.example',
+        origin: 'https://evil.example',
+      });
+      await assertProblem(spoofed, 403, 'cross_origin_rejected');
     } finally {
       await g.close();
     }

@@ -97,8 +97,10 @@ function pageLoginUrl(c: Context<AppEnv>): string | null {
 /**
  * The proxy asks with GET whatever the original method was, so the cross-origin check is run on
  * the original request it describes: X-Forwarded-Method (or X-Original-Method) and
- * X-Forwarded-Host, with the Origin and Sec-Fetch-Site headers the proxy passes through. Believed
- * only from a trusted proxy.
+ * X-Forwarded-Host, with the Origin and Sec-Fetch-Site headers the proxy passes through. The
+ * method is believed from any peer, since an unsafe one can only bring a refusal: a deployment
+ * that forgot COATCHECK_TRUSTED_PROXIES still has its proxied cross-site POSTs refused.
+ * X-Forwarded-Host, which an Origin is compared with, is believed only from a trusted proxy.
  */
 function refuseForwardedCrossOrigin(
   c: Context<AppEnv>,
@@ -107,12 +109,12 @@ function refuseForwardedCrossOrigin(
 ): void {
   const method = forwardedMethod(c);
   if (method === undefined || SAFE_METHODS.has(method)) return;
-  if (!proxies.trusts(peerAddress(c))) return;
   if (bearerCredential(c, { enabled: services.config.bearerTransport }) !== null) return;
+  const forwardedHost = proxies.trusts(peerAddress(c)) ? c.req.header('x-forwarded-host') : null;
   const verdict = services.originCheck.check({
     method,
     headers: c.req.raw.headers,
-    host: c.req.header('x-forwarded-host') ?? new URL(c.req.url).host,
+    host: forwardedHost ?? new URL(c.req.url).host,
   });
   if (verdict.ok) return;
   securityEvent(c, services, 'csrf_reject', { reason: verdict.reason, method, forwarded: true });
