@@ -42,12 +42,14 @@ export async function seedUser(): Promise<{ dir: string; email: string; password
 
 /**
  * Spawns `command args` (node by default) with PORT=0 and waits for the `http://localhost:<port>`
- * line it prints; rejects with its output when it exits first or takes over `timeoutMs`.
+ * line it prints; rejects with its output when it exits first or takes over `timeoutMs`. When
+ * `signal` aborts (pass the test's `t.signal`), the process is stopped even if it has started:
+ * a timed-out test's body runs on, and a server it starts later would outlive the test file.
  */
 export function startExample(
   args: readonly string[],
   env: Record<string, string>,
-  options: { command?: string; cwd?: string; timeoutMs?: number } = {},
+  options: { command?: string; cwd?: string; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<RunningExample> {
   const child: ChildProcess = spawn(options.command ?? process.execPath, args, {
     cwd: options.cwd ?? REPO,
@@ -62,6 +64,8 @@ export function startExample(
     await exited;
     clearTimeout(timer);
   };
+  options.signal?.addEventListener('abort', () => void stop(), { once: true });
+  if (options.signal?.aborted) void stop();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void stop();

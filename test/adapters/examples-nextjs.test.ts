@@ -18,18 +18,21 @@ const env = { NEXT_TELEMETRY_DISABLED: '1' };
 
 describe('examples/nextjs', { timeout: 180_000 }, () => {
   test('signs in, shows the protected page, signs out everywhere', async (t) => {
+    // On a timeout the test body runs on: t.signal stops the builds and the server it starts then.
+    const { signal } = t;
     const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    await run(npm, ['run', 'build'], { cwd: REPO });
+    await run(npm, ['run', 'build'], { cwd: REPO, signal });
     await run(process.execPath, [NEXT, 'build', 'examples/nextjs'], {
       cwd: REPO,
       env: { ...process.env, ...env },
+      signal,
     }).catch((error) => {
       throw new Error(`next build failed:\n${error.stdout}${error.stderr}`);
     });
     const { dir, email, password } = await seedUser();
     const port = await freePort();
     const args = [NEXT, 'start', 'examples/nextjs', '-p', String(port), '-H', '127.0.0.1'];
-    const app = await startExample(args, { ...env, COATCHECK_DATA_DIR: dir });
+    const app = await startExample(args, { ...env, COATCHECK_DATA_DIR: dir }, { signal });
     t.after(() => app.stop());
     await browserFlow(app, {
       email,
