@@ -163,7 +163,6 @@ export class SessionEngine {
     } = {},
   ): Promise<IssuedSession> {
     const now = this.#now();
-    await this.#enforceCap(user, args.ip ?? null, now);
     const persistent = args.remember ?? false;
     const { token, id, secretHash } = generateToken(this.#random);
     const userAgent = args.userAgent ? args.userAgent.slice(0, MAX_USER_AGENT_LENGTH) : null;
@@ -183,6 +182,7 @@ export class SessionEngine {
       graceUntil: null,
     };
     await this.#store.create(session);
+    await this.#enforceCap(user, args.ip ?? null, now);
     return { token, session, cookieMaxAge: cookieMaxAge(this.policy, session, user.roles, now) };
   }
 
@@ -490,8 +490,11 @@ export class SessionEngine {
   async #enforceCap(user: SessionUser, ip: string | null, now: number): Promise<void> {
     const max = this.policy.maxSessionsPerUser;
     if (max === null) return;
+    // After the create, not before: concurrent sign-ins that each listed first all saw room. Every
+    // sign-in keeps the same `max` most recent (one order), so the one whose create lands last,
+    // listing every session, leaves exactly `max`, and none evicts more.
     const sessions = await this.#store.listByUser(user.id); // most recently used first
-    for (const evicted of sessions.slice(max - 1)) {
+    for (const evicted of sessions.slice(max)) {
       await this.#delete(evicted.id);
       await this.#audit?.record({
         type: 'session.evicted',

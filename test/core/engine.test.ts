@@ -320,6 +320,14 @@ describe('SessionEngine', () => {
     assert.ok(events.some((e) => e.type === 'session.evicted' && e.sessionId === b.session.id));
   });
 
+  it('holds the per-user cap under concurrent sign-ins', async () => {
+    const { engine, users } = setup({ maxSessionsPerUser: 3 });
+    const user = users.add('u1');
+    for (let i = 0; i < 3; i++) await engine.create(user);
+    await Promise.all(Array.from({ length: 10 }, () => engine.create(user)));
+    assert.equal((await engine.list(user.id)).length, 3);
+  });
+
   it('reports freshness from the last password entry', async () => {
     const { engine, users, clock } = setup({ freshWindowSeconds: 600 });
     const user = users.add('u1');
