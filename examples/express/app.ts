@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { Accounts, CoatcheckError, SessionEngine, toProblem } from 'coatcheck';
+import {
+  Accounts,
+  CoatcheckError,
+  SessionEngine,
+  THROTTLE_PRESETS,
+  Throttle,
+  toProblem,
+} from 'coatcheck';
 import { coatcheck } from 'coatcheck/express';
 import { openSqliteStores } from 'coatcheck/sqlite';
 import express from 'express';
@@ -8,7 +15,8 @@ import express from 'express';
 // file, so `COATCHECK_PASSWORD=… npx coatcheck user add you@example.com` creates an account.
 const stores = openSqliteStores(join(process.env.COATCHECK_DATA_DIR ?? 'data', 'coatcheck.db'));
 const { sessions: store, users, audit } = stores;
-const engine = new SessionEngine({ store, users, audit });
+const guessLimiter = new Throttle(THROTTLE_PRESETS.tokenGuessPerIp); // 429 for token guessers
+const engine = new SessionEngine({ store, users, audit, guessLimiter });
 const accounts = new Accounts({ users, engine, audit });
 // Secure defaults: __Host-coatcheck; HttpOnly; Secure; SameSite=Lax (Chrome and Firefox accept
 // Secure cookies on http://localhost; for Safari in development pass cookie: { secure: false }).

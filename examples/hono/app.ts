@@ -1,7 +1,14 @@
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { Accounts, CoatcheckError, SessionEngine, toProblem } from 'coatcheck';
+import {
+  Accounts,
+  CoatcheckError,
+  SessionEngine,
+  THROTTLE_PRESETS,
+  Throttle,
+  toProblem,
+} from 'coatcheck';
 import { type CoatcheckEnv, coatcheck } from 'coatcheck/hono';
 import { openSqliteStores } from 'coatcheck/sqlite';
 import { Hono } from 'hono';
@@ -12,7 +19,8 @@ import { html } from 'hono/html';
 // file, so `COATCHECK_PASSWORD=… npx coatcheck user add you@example.com` creates an account.
 const stores = openSqliteStores(join(process.env.COATCHECK_DATA_DIR ?? 'data', 'coatcheck.db'));
 const { sessions: store, users, audit } = stores;
-const engine = new SessionEngine({ store, users, audit });
+const guessLimiter = new Throttle(THROTTLE_PRESETS.tokenGuessPerIp); // 429 for token guessers
+const engine = new SessionEngine({ store, users, audit, guessLimiter });
 const accounts = new Accounts({ users, engine, audit });
 // Secure defaults: __Host-coatcheck; HttpOnly; Secure; SameSite=Lax. Hono has no runtime-neutral
 // client IP, so say where it comes from (here: the socket, via @hono/node-server).

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { RunningExample } from './example-runner.ts';
 
 /**
@@ -127,4 +128,26 @@ export async function unreadableSignIns(app: RunningExample, path: string) {
     );
     assert.ok(!res.headers.getSetCookie().some((l) => l.startsWith(`${COOKIE}=ccs_`)), label);
   }
+}
+
+/**
+ * A client presenting one invalid session token after another is blocked (429 with Retry-After)
+ * by the token-guessing preset (100, the flows' refused cookies included). Run last: it blocks
+ * 127.0.0.1.
+ */
+export async function tokenGuessing(app: RunningExample) {
+  const b64 = (bytes: number) => randomBytes(bytes).toString('base64url');
+  for (let attempt = 1; attempt <= 150; attempt++) {
+    // Well-formed, so the store is asked, and unknown.
+    const res = await fetch(`${app.base}/`, {
+      headers: { cookie: `${COOKIE}=ccs_${b64(16)}.${b64(24)}` },
+      redirect: 'manual',
+    });
+    await res.body?.cancel();
+    if (res.status === 429) {
+      assert.ok(Number(res.headers.get('retry-after')) > 0, 'Retry-After');
+      return;
+    }
+  }
+  assert.fail(`150 invalid tokens from one IP and no 429:\n${app.output()}`);
 }

@@ -1,5 +1,5 @@
 import { after, before, describe, test } from 'node:test';
-import { browserFlow, unreadableSignIns } from './example-flow.ts';
+import { browserFlow, tokenGuessing, unreadableSignIns } from './example-flow.ts';
 import { type RunningExample, seedUser, startExample } from './example-runner.ts';
 
 /**
@@ -27,6 +27,10 @@ for (const framework of ['express', 'fastify', 'hono']) {
 
     test('answers a sign-in post it cannot read with a 4xx, never a 500', async () => {
       await unreadableSignIns(app, '/login');
+    });
+
+    test('blocks a client that keeps presenting invalid session tokens (429)', async () => {
+      await tokenGuessing(app);
     });
   });
 }
