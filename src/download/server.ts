@@ -2,7 +2,8 @@ import { realpathSync, statSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { ConfigError } from '../core/errors.ts';
+import { CoatcheckError, ConfigError, type ErrorCode } from '../core/errors.ts';
+import { toProblem } from '../core/problem.ts';
 import { attachmentDisposition, filesPathSegments, mediaType, openUnderRoot } from './files.ts';
 import { maskTokens } from './log-mask.ts';
 import { decideRange } from './range.ts';
@@ -90,7 +91,7 @@ class Refusal {
   }
 }
 
-const CODES: Readonly<Record<number, [string, string]>> = {
+const CODES: Readonly<Record<number, [ErrorCode, string]>> = {
   401: ['unauthenticated', 'The download link is invalid, expired or already used.'],
   403: ['forbidden', 'This download link is for another file.'],
   404: ['not_found', 'Not found.'],
@@ -243,9 +244,10 @@ function rawTarget(url: string): string {
   return parsed === null ? '/' : `${parsed.pathname}${parsed.search}`;
 }
 
+/** The RFC 9457 problem for a refusal, with the same type, title and code as the app's. */
 function problem(status: number): Response {
   const [code, detail] = CODES[status] ?? ['internal_error', 'Something went wrong.'];
-  const body = JSON.stringify({ type: 'about:blank', title: detail, status, code, detail });
+  const body = JSON.stringify(toProblem(new CoatcheckError(code, detail)));
   return new Response(body, {
     status,
     headers: { 'Content-Type': 'application/problem+json' },

@@ -181,6 +181,13 @@ describe('serving a file', () => {
     const cookie = 'coatcheck=session-cookie-value-xyz';
     const without = await f.get('/files/users/u1/report.txt', { headers: { cookie } });
     assert.equal(without.status, 401);
+    assert.deepEqual(JSON.parse(without.body.toString()), {
+      type: 'https://coatcheck.dev/problems/unauthenticated',
+      title: 'Not signed in',
+      status: 401,
+      detail: 'The download link is invalid, expired or already used.',
+      code: 'unauthenticated',
+    });
     const res = await fetchFile('users/u1/report.txt', { cookie });
     assert.equal(res.status, 200);
     assert.equal(JSON.stringify(f.logs).includes('session-cookie-value-xyz'), false);
