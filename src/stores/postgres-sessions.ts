@@ -33,8 +33,10 @@ const COLUMNS = [
 /**
  * Sessions in the `sessions` table of a database migrated by migratePostgres. Every method is one
  * statement except `rotate`, one transaction whose guarded UPDATE row-locks the previous session,
- * so across connections and nodes exactly one rotation of a session wins. Every failure
- * (including an unreachable server) surfaces as StoreUnavailableError; the pool reconnects alone.
+ * so across connections and nodes exactly one rotation of a session wins, and `deleteByUser`,
+ * which follows tombstones to successors its first statement could not see: a revoke-all racing
+ * a rotation kills both sessions, whichever commits first. Every failure (including an
+ * unreachable server) surfaces as StoreUnavailableError; the pool reconnects alone.
  */
 export class PostgresSessionStore implements SessionStore {
   readonly #sql: Sql;
@@ -136,21 +138,45 @@ export class PostgresSessionStore implements SessionStore {
     return row?.live === true;
   }
 
-  /** One DELETE: all of the user's rows (tombstones too) but `exceptId`; counts live ones. */
+  /**
+   * Deletes all of the user's rows (tombstones too) but `exceptId`, and the successors of the
+   * tombstones it deleted; counts the live ones. One statement, plus one per rotation-chain link
+   * its snapshot missed (a successor already deleted costs one more, finding nothing).
+   *
+   * Guarantee: once it resolves, no session of the user it could see, nor any session rotated
+   * out of one of them, is alive (but `exceptId` and what it was rotated into). A rotation racing
+   * the DELETE either commits first, and the DELETE (waiting on the tombstone's row lock, READ
+   * COMMITTED) deletes the tombstone and returns its `replaced_by`, or loses and writes nothing.
+   * Its `next` is not in that statement's snapshot: the next statement, with a snapshot taken
+   * after that commit, deletes it. Repeats until a statement finds no successor it has not deleted
+   * (each repeat needs a rotation of a session being deleted to have committed meanwhile).
+   */
   async deleteByUser(args: { userId: string; exceptId?: string }): Promise<number> {
     const sql = this.#sql;
-    const now = this.#now();
-    const [row] = await this.#run(
-      'deleteByUser',
-      async () => sql`WITH gone AS (
-          DELETE FROM sessions
-          WHERE user_id = ${args.userId} AND id IS DISTINCT FROM ${args.exceptId ?? null}::text
-          RETURNING replaced_by, expires_at
-        )
-        SELECT count(*) FILTER (WHERE replaced_by IS NULL AND expires_at > ${now}) AS live
-        FROM gone`,
-    );
-    return Number(row?.live ?? 0);
+    const { userId } = args;
+    const exceptId = args.exceptId ?? null;
+    return this.#run('deleteByUser', async () => {
+      let live = 0;
+      let scope = sql`TRUE`; // first: every row of the user; then: the successors found
+      for (;;) {
+        const now = this.#now();
+        // A successor deleted in the same statement (it was in the snapshot) is not followed.
+        const [row] = await sql`WITH gone AS (
+            DELETE FROM sessions
+            WHERE user_id = ${userId} AND id IS DISTINCT FROM ${exceptId}::text AND ${scope}
+            RETURNING id, replaced_by, expires_at
+          )
+          SELECT count(*) FILTER (WHERE replaced_by IS NULL AND expires_at > ${now})::int AS live,
+            array_agg(replaced_by) FILTER (WHERE replaced_by IS NOT NULL
+              AND replaced_by IS DISTINCT FROM ${exceptId}::text
+              AND replaced_by NOT IN (SELECT id FROM gone)) AS successors
+          FROM gone`;
+        live += Number(row?.live ?? 0);
+        const successors = (row?.successors ?? null) as string[] | null;
+        if (successors === null) return live;
+        scope = sql`id = ANY(${successors}::text[])`;
+      }
+    });
   }
 
   /** Live sessions only, by `lastSeenAt` desc, then `createdAt` desc, then id. */

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { UserPatch, UserRecord, UserStore } from '../../src/accounts/user-store.ts';
 import type { AuditEvent, AuditLog, SessionRecord, SessionStore } from '../../src/core/store.ts';
 import { generateToken, hashSecret } from '../../src/core/token.ts';
@@ -16,6 +17,11 @@ export type StoreFactory<T> = () => Promise<{ store: T; cleanup(): Promise<void>
 export interface SessionContractOptions {
   /** The backend expires records by native TTL, so `sweep` may remove nothing and return 0. */
   sweepsByTtl?: boolean;
+  /**
+   * Two stores on one fresh backend, as two server nodes have (each its own connections), for
+   * the race cases. @default the factory's one store, twice
+   */
+  pair?: StoreFactory<readonly [SessionStore, SessionStore]>;
 }
 
 const MINUTE = 60_000;
@@ -73,6 +79,14 @@ export function sessionStoreContract(
   options: SessionContractOptions = {},
 ): void {
   const run = (fn: (store: SessionStore) => Promise<void>) => () => withStore(factory, fn);
+  const pair: StoreFactory<readonly [SessionStore, SessionStore]> =
+    options.pair ??
+    (async () => {
+      const { store, cleanup } = await factory();
+      return { store: [store, store] as const, cleanup };
+    });
+  const runPair = (fn: (stores: readonly [SessionStore, SessionStore]) => Promise<void>) => () =>
+    withStore(pair, fn);
 
   describe(`SessionStore contract: ${name}`, () => {
     it(
@@ -228,6 +242,37 @@ export function sessionStoreContract(
           stored.filter((s) => s !== null).map((s) => s.id),
           [winner?.id],
         );
+      }),
+    );
+
+    it(
+      'a revoke-all racing a rotation leaves neither session alive (100 races)',
+      runPair(async ([one, two]) => {
+        for (let round = 0; round < 100; round++) {
+          const user = `racer-${round}`;
+          const previous = makeSession(user).record;
+          const next = makeSession(user).record;
+          await one.create(previous);
+          // 0–3 ms apart: the revoke-all lands before, during and after the rotation's commit.
+          const [won, revoked] = await Promise.all([
+            two.rotate({
+              previousId: previous.id,
+              next,
+              graceUntil: Date.now() + 30_000,
+              tombstoneExpiresAt: Date.now() + HOUR,
+            }),
+            sleep(Math.random() * 3).then(() => one.deleteByUser({ userId: user })),
+          ]);
+          // Whichever took effect first, both sessions are gone: `previous` was live when the
+          // revoke-all started, and `next` exists only if it was rotated out of `previous`.
+          const state = `round ${round}, rotate returned ${won}`;
+          assert.ok(revoked >= 1, `${state}: revoke-all counted ${revoked} live sessions`);
+          for (const store of [one, two]) {
+            assert.equal(await store.get(previous.id), null, `${state}: previous survived`);
+            assert.equal(await store.get(next.id), null, `${state}: next is alive`);
+            assert.deepEqual(await store.listByUser(user), [], `${state}: sessions listed`);
+          }
+        }
       }),
     );
 

@@ -52,22 +52,26 @@ function fixture<K extends 'sessions' | 'users' | 'audit'>(key: K) {
   };
 }
 
-sessionStoreContract('postgres', fixture('sessions'));
+/** Two pools on one database, as two server nodes have: each side of a race on its own connection. */
+function twoNodes<K extends 'sessions' | 'users'>(key: K) {
+  return async () => {
+    const url = await freshUrl();
+    const one = await openPostgresStores(url);
+    const two = await openPostgresStores(url);
+    return {
+      store: [one[key], two[key]] as const,
+      cleanup: async () => {
+        await one.close();
+        await two.close();
+      },
+    };
+  };
+}
+
+sessionStoreContract('postgres', fixture('sessions'), { pair: twoNodes('sessions') });
 userStoreContract('postgres', fixture('users'));
 auditLogContract('postgres', fixture('audit'));
-// Two pools on one database, as two server nodes have: each side of a race on its own connection.
-userStoreRaceContract('postgres', async () => {
-  const url = await freshUrl();
-  const one = await openPostgresStores(url);
-  const two = await openPostgresStores(url);
-  return {
-    store: [one.users, two.users] as const,
-    cleanup: async () => {
-      await one.close();
-      await two.close();
-    },
-  };
-});
+userStoreRaceContract('postgres', twoNodes('users'));
 
 describe('PostgreSQL database', () => {
   it('records each migration once, creates every table, and applies nothing new on reopen', async () => {
