@@ -56,16 +56,14 @@ export interface CreateServicesOptions {
 
 /**
  * Builds the services on the embedded SQLite store under `config.dataDir`, synchronously (tests,
- * embedding). A config naming Redis or PostgreSQL needs `openServices`.
+ * embedding). A config naming Redis or PostgreSQL needs `startServer` (openServices inside).
  */
 export function createServices(
   config: ServerConfig,
   options: CreateServicesOptions = {},
 ): Services {
   if (config.sessionStore !== null || config.databaseUrl !== null) {
-    throw new ConfigError(
-      'createServices opens SQLite only; use openServices for Redis/PostgreSQL',
-    );
+    throw new ConfigError('createServices opens SQLite only; use startServer for Redis/PostgreSQL');
   }
   return assemble(openSqliteServerStores(config.dataDir), config, options);
 }
