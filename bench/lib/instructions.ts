@@ -103,10 +103,19 @@ export async function countPerRequest(
   const send = async (amount: number) => {
     const result = await autocannon({ url, connections: 1, amount, headers, timeout: 60 });
     if (result.non2xx > 0 || result.errors > 0) {
-      throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+      const statuses = Object.entries(result.statusCodeStats ?? {})
+        .map(([status, { count }]) => `${count} × ${status}`)
+        .join(', ');
+      throw new Error(
+        `${url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts (${statuses})`,
+      );
     }
   };
   await send(warmup);
+  // A second warm-up on a new connection: the first requests on a second connection deoptimise
+  // some 50 functions of Node's HTTP and socket code (traced with --trace-deopt), which otherwise
+  // recompile inside the counted window, itself a new connection, and move counts by up to ~14%.
+  await send(Math.min(warmup, 2000));
   // valgrind runs the program in its own process: the pid is the server's.
   execFileSync('callgrind_control', ['--zero', String(pid)], { stdio: 'ignore' });
   await send(requests);
