@@ -145,7 +145,7 @@ async function countInstructions(): Promise<void> {
       const server = { url: `${child.url}/auth/session`, headers };
       perRequest.set(
         id,
-        await countPerRequest(child.pid, join(dir, `callgrind.${child.pid}.1`), server, amounts),
+        await countPerRequest(child.pid, join(dir, `callgrind.${child.pid}`), server, amounts),
       );
       // Slowed down ~50× by valgrind, the near cache's feed must still have kept its heartbeat
       // deadline, or the count is of the uncached path.
