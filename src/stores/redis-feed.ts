@@ -37,7 +37,10 @@ interface PubSubConnection {
  * waits for the nodes it heard from within `deadlineMs + heartbeatMs`. A node that does not answer
  * is waited for only until that window closes: by then it has stopped hearing its own heartbeats
  * and serves nothing from its cache, or it is gone. Peers that do not advertise acks (an older
- * version during a rolling upgrade) are not waited for.
+ * version during a rolling upgrade) are not waited for. A feed live for less than that window may
+ * not have heard every peer yet, so a publish then also waits until the window has passed. While
+ * this node's feed is down it cannot hear acks: `publish` still sends, then waits out the silent
+ * window (`deadlineMs + 2 × heartbeatMs`), by which every node still live has heard it.
  *
  * Liveness is proven end to end, not inferred from client events: this node publishes a random
  * heartbeat through the same channel every `heartbeatMs` and the feed is live only while its own
@@ -63,6 +66,8 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   #handlers: FeedHandlers | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastBeat = 0;
+  /** When the feed last went live (performance.now()). */
+  #liveSince = 0;
   #live = false;
   #closed = false;
 
@@ -97,20 +102,25 @@ export class RedisInvalidationFeed implements InvalidationFeed {
 
   /**
    * Publishes to every node and resolves once each live node has acked (or, silent, has dropped
-   * out of the window); rejects with StoreUnavailableError when Redis cannot take the message.
+   * out of the window). While this node's feed is down, or when it goes down before the acks are
+   * in, acks cannot be heard: it resolves after the silent window instead, when every node still
+   * live has evicted. Rejects with StoreUnavailableError when Redis cannot take the message or the
+   * feed is closed.
    */
   async publish(invalidation: Invalidation): Promise<void> {
+    if (this.#closed) throw new StoreUnavailableError('Invalidation feed closed.');
     const nonce = String(++this.#sequence);
-    const acked = this.#awaitAcks(nonce);
     const text = JSON.stringify({ ...invalidation, from: this.#self, nonce });
+    const acked = this.#live ? this.#awaitAcks(nonce) : Promise.reject(feedDown(undefined));
+    acked.catch(() => {}); // when the send fails, its error is the one reported
+    await this.#sendInvalidation(text);
+    const sent = performance.now();
     try {
-      await publishAnywhere(this.#publisher, this.#channel, text);
+      await acked;
     } catch (error) {
-      this.#pending.get(nonce)?.finish();
-      this.#setLive(false, error);
-      throw new StoreUnavailableError(`Redis publish failed: ${message(error)}`, { cause: error });
+      if (this.#closed) throw error;
+      await new Promise((resolve) => setTimeout(resolve, msUntil(sent + this.#silentWindowMs)));
     }
-    await acked;
   }
 
   /** Nodes heard from (by their heartbeats) within the window, this one excluded. */
@@ -123,7 +133,9 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    for (const pending of [...this.#pending.values()]) pending.finish();
+    this.#failPending(
+      new StoreUnavailableError('Invalidation feed closed before every node acked.'),
+    );
     this.#setLive(false);
     for (const connection of [this.#subscriber, this.#publisher]) {
       try {
@@ -157,6 +169,16 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     this.#send({ beat: this.#self, acks: 1 });
   }
 
+  /** Publishes an invalidation; a failure marks the feed down and rejects. */
+  async #sendInvalidation(text: string): Promise<void> {
+    try {
+      await publishAnywhere(this.#publisher, this.#channel, text);
+    } catch (error) {
+      this.#setLive(false, error);
+      throw new StoreUnavailableError(`Redis publish failed: ${message(error)}`, { cause: error });
+    }
+  }
+
   /** Publishes a feed message of our own (heartbeat, ack); a failure marks the feed down. */
   #send(body: object): void {
     publishAnywhere(this.#publisher, this.#channel, JSON.stringify(body)).catch((error: unknown) =>
@@ -169,30 +191,65 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     return this.#deadlineMs + this.#heartbeatMs;
   }
 
+  /**
+   * How long after sending an invalidation every node still live has heard it, acks or not: a
+   * node is live only while its own heartbeats come back within `deadlineMs` (checked every
+   * `heartbeatMs`), and a heartbeat it sent after this message reaches it after this message
+   * (Redis keeps a channel's order), as long as its link delays messages by less than
+   * `heartbeatMs`. A node that stopped hearing its heartbeats serves nothing from its cache.
+   */
+  get #silentWindowMs(): number {
+    return this.#deadlineMs + 2 * this.#heartbeatMs;
+  }
+
   #livePeers(): [string, number][] {
     const now = performance.now();
     return [...this.#peers].filter(([, heard]) => now - heard <= this.#peerWindowMs);
   }
 
-  /** Resolves when every live peer acked `nonce`, or when the last silent one leaves the window. */
+  /**
+   * Resolves when every live peer acked `nonce`, or when the last silent one leaves the window;
+   * rejects if the feed goes down meanwhile. Call only while live.
+   */
   #awaitAcks(nonce: string): Promise<void> {
-    const peers = this.#livePeers();
-    if (peers.length === 0) return Promise.resolve();
-    const waiting = new Set(peers.map(([peer]) => peer));
-    const lastHeard = Math.max(...peers.map(([, heard]) => heard));
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        this.#pending.delete(nonce);
-        resolve();
+    return new Promise((resolve, reject) => {
+      const pending: PendingAck = {
+        acked: new Set(),
+        waiting: null,
+        timer: undefined,
+        settle: (error) => {
+          clearTimeout(pending.timer);
+          this.#pending.delete(nonce);
+          if (error) reject(error);
+          else resolve();
+        },
       };
-      // +1: timers fire on whole milliseconds; by then the silent peer is out of the window.
-      const timer = setTimeout(
-        finish,
-        Math.ceil(lastHeard + this.#peerWindowMs - performance.now()) + 1,
-      );
-      this.#pending.set(nonce, { waiting, finish });
+      this.#pending.set(nonce, pending);
+      // Live for less than a peer window: a peer may not have been heard yet.
+      const peersKnownAt = this.#liveSince + this.#peerWindowMs;
+      if (performance.now() < peersKnownAt) {
+        pending.timer = setTimeout(() => this.#awaitPeers(pending), msUntil(peersKnownAt));
+      } else {
+        this.#awaitPeers(pending);
+      }
     });
+  }
+
+  /** Waits for the live peers that have not acked yet, until the last of them leaves the window. */
+  #awaitPeers(pending: PendingAck): void {
+    const peers = this.#livePeers().filter(([peer]) => !pending.acked.has(peer));
+    if (peers.length === 0) {
+      pending.settle();
+      return;
+    }
+    pending.waiting = new Set(peers.map(([peer]) => peer));
+    const lastHeard = Math.max(...peers.map(([, heard]) => heard));
+    pending.timer = setTimeout(() => pending.settle(), msUntil(lastHeard + this.#peerWindowMs));
+  }
+
+  /** Rejects every publish still waiting for acks. */
+  #failPending(error: Error): void {
+    for (const pending of [...this.#pending.values()]) pending.settle(error);
   }
 
   #receive(text: string): void {
@@ -219,8 +276,8 @@ export class RedisInvalidationFeed implements InvalidationFeed {
       if (message.to !== this.#self || typeof message.ack !== 'string') return;
       const pending = this.#pending.get(message.ack);
       if (pending === undefined || typeof message.by !== 'string') return;
-      pending.waiting.delete(message.by);
-      if (pending.waiting.size === 0) pending.finish();
+      pending.acked.add(message.by);
+      if (pending.waiting?.delete(message.by) && pending.waiting.size === 0) pending.settle();
       return;
     }
     const sessionIds = strings(message?.sessionIds);
@@ -242,15 +299,35 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     if (this.#closed && live) return;
     if (live === this.#live) return;
     this.#live = live;
+    if (live) this.#liveSince = performance.now();
+    else this.#failPending(feedDown(error));
     this.#handlers?.onState(live);
     this.#onStatus?.(live ? { live } : { live, error });
   }
 }
 
-/** A publish still waiting for acks from `waiting` (feed ids); `finish` resolves it. */
+/** A publish waiting for acks; `settle` resolves it, or rejects it with an error. */
 interface PendingAck {
-  readonly waiting: Set<string>;
-  readonly finish: () => void;
+  /** Feed ids that acked it, whether or not they were known peers yet. */
+  readonly acked: Set<string>;
+  /** The peers still waited for; null until the peer list is complete (the start-up window). */
+  waiting: Set<string> | null;
+  timer: NodeJS.Timeout | undefined;
+  readonly settle: (error?: Error) => void;
+}
+
+/** Milliseconds from now until `time` (performance.now()), for a timer that fires after it. */
+function msUntil(time: number): number {
+  // +1: timers fire on whole milliseconds; by then the moment has passed.
+  return Math.max(0, Math.ceil(time - performance.now()) + 1);
+}
+
+/** Why publishes still waiting for acks fail when the feed goes down. */
+function feedDown(error: unknown): StoreUnavailableError {
+  const reason = error === undefined ? '' : `: ${message(error)}`;
+  return new StoreUnavailableError(`Invalidation feed down before every node acked${reason}`, {
+    cause: error,
+  });
 }
 
 /** Any message on the channel: a heartbeat, an ack, or an invalidation. Untrusted shape. */

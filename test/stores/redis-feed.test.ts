@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { StoreUnavailableError } from '../../src/core/errors.ts';
+import type { Invalidation } from '../../src/core/near-cache.ts';
 import { MemoryUserStore } from '../../src/stores/memory.ts';
 import { createRedisSessionStore } from '../../src/stores/redis.ts';
 import { RedisInvalidationFeed } from '../../src/stores/redis-feed.ts';
@@ -30,11 +31,11 @@ const user = {
 };
 
 /**
- * Two "nodes": each its own store connection, feed and engine; one Redis, one user table. B's
- * feed may reach Redis through `feedUrlB` (a slow link). Returns once both feeds are live and
- * know each other.
+ * Two "nodes": each its own store connection, feed and engine; one Redis, one user table. Each
+ * feed may reach Redis through its own link (`feedUrlA`, `feedUrlB`: a proxy). Returns once both
+ * feeds are live and know each other.
  */
-async function twoNodes(options: { url?: string; feedUrlB?: string } = {}) {
+async function twoNodes(options: { url?: string; feedUrlA?: string; feedUrlB?: string } = {}) {
   const url = options.url ?? server.url;
   const keyPrefix = `feed${++cases}:`;
   const users = new MemoryUserStore();
@@ -53,7 +54,7 @@ async function twoNodes(options: { url?: string; feedUrlB?: string } = {}) {
     );
     return { engine, feed };
   };
-  const a = await node(url);
+  const a = await node(options.feedUrlA ?? url);
   const b = await node(options.feedUrlB ?? url);
   await until(
     () => a.engine.nearCache?.live === true && b.engine.nearCache?.live === true,
@@ -63,32 +64,63 @@ async function twoNodes(options: { url?: string; feedUrlB?: string } = {}) {
   return { a: a.engine, b: b.engine, feedA: a.feed, users };
 }
 
+/** A node's link to the test Redis, through a TCP proxy. */
+interface Link {
+  readonly url: string;
+  /**
+   * From now on, drops what Redis sends to the subscribed connections open now: a silently dead
+   * subscription (a reconnection, after a later test restarts Redis, is heard again).
+   */
+  silenceSubscriber(): void;
+  /** Cuts every connection open so far (the node sees them close and reconnects). */
+  drop(): void;
+}
+
 /**
- * A TCP proxy to the test Redis that holds back everything Redis sends by `ms`: a node whose
+ * A TCP proxy to the test Redis that holds back everything Redis sends by `delayMs`: a node whose
  * invalidations arrive late (a slow link, a busy host). What the node sends is not delayed.
  */
-async function slowLink(ms: number): Promise<string> {
+async function proxyLink(delayMs = 0): Promise<Link> {
   const { hostname, port } = new URL(server.url);
   const sockets = new Set<Socket>();
+  const subscribers = new Set<Socket>();
+  const silenced = new Set<Socket>();
   const proxy = createServer((client) => {
     const upstream = connect(Number(port), hostname);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on('error', () => {});
       socket.on('close', () => {
+        sockets.delete(socket);
+        subscribers.delete(socket);
         client.destroy();
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
-    upstream.on('data', (chunk) => setTimeout(() => client.writable && client.write(chunk), ms));
+    client.on('data', (chunk: Buffer) => {
+      if (/SUBSCRIBE/i.test(chunk.toString('latin1'))) subscribers.add(client);
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (silenced.has(client)) return;
+      setTimeout(() => client.writable && client.write(chunk), delayMs);
+    });
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  closers.push(async () => {
+  const drop = () => {
     for (const socket of sockets) socket.destroy();
+  };
+  closers.push(async () => {
+    drop();
     proxy.close();
   });
-  return `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  return {
+    url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    silenceSubscriber: () => {
+      for (const socket of subscribers) silenced.add(socket);
+    },
+    drop,
+  };
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string, ms = 3000) {
@@ -112,7 +144,7 @@ describe('near cache over Redis pub/sub', () => {
   it('acknowledges a revocation only once a node that hears of it late has evicted it', async () => {
     // B's feed hears everything 100 ms late. Without acks, A's revoke would return at once and
     // B would serve the session from its cache for those 100 ms.
-    const { a, b } = await twoNodes({ feedUrlB: await slowLink(100) });
+    const { a, b } = await twoNodes({ feedUrlB: (await proxyLink(100)).url });
     const { token, session } = await a.create(user);
     assert.ok((await b.validate(token)).ok);
     assert.equal(b.nearCache?.size, 1);
@@ -136,6 +168,87 @@ describe('near cache over Redis pub/sub', () => {
     const again = performance.now();
     await a.revoke(next.id);
     assert.ok(performance.now() - again < 100, 'no peer left to wait for');
+  });
+
+  it('with its own subscription silently dead, acknowledges a revocation only after the silent window', async () => {
+    // A's subscriber hears nothing more while its publisher works: A's feed goes down and, after
+    // the window, A forgets B. A cannot hear B's ack, so it waits until B, 100 ms late on its
+    // link, has heard the revocation; the old code answered at once and B served the session.
+    const linkA = await proxyLink();
+    const { a, b, feedA } = await twoNodes({
+      feedUrlA: linkA.url,
+      feedUrlB: (await proxyLink(100)).url,
+    });
+    linkA.silenceSubscriber();
+    await until(() => a.nearCache?.live === false && feedA.peers === 0, 'A down, B forgotten');
+    const { token, session } = await a.create(user);
+    assert.ok((await b.validate(token)).ok);
+    assert.equal(b.nearCache?.size, 1);
+    const started = performance.now();
+    await a.revoke(session.id);
+    assert.equal(b.nearCache?.size, 0, 'B evicted before A answered');
+    assert.equal((await b.validate(token)).ok, false);
+    assert.ok(performance.now() - started >= 400, 'the silent window: 300 + 2 × 50 ms');
+  });
+
+  it('waits, right after going live, for a peer it has not heard from yet', async () => {
+    const keyPrefix = `feed${++cases}:`;
+    // B hears everything 100 ms late and heartbeats every 2 s only: A, started after B's first
+    // heartbeat, goes live without knowing B, and B has not evicted by the time A publishes.
+    const heardByB: Invalidation[] = [];
+    let liveB = false;
+    const feedB = new RedisInvalidationFeed((await proxyLink(100)).url, {
+      keyPrefix,
+      heartbeatMs: 2000,
+      deadlineMs: 5000,
+    });
+    closers.push(() => feedB.close());
+    feedB.subscribe({
+      onMessage: (invalidation) => heardByB.push(invalidation),
+      onState: (live) => {
+        liveB = live;
+      },
+    });
+    await until(() => liveB, 'B live');
+    const feedA = new RedisInvalidationFeed(server.url, {
+      keyPrefix,
+      heartbeatMs: 50,
+      deadlineMs: 300,
+    });
+    closers.push(() => feedA.close());
+    let peersOfA = -1;
+    const published = new Promise<void>((resolve, reject) => {
+      feedA.subscribe({
+        onMessage() {},
+        onState: (live) => {
+          if (!live || peersOfA !== -1) return;
+          peersOfA = feedA.peers;
+          feedA.publish({ sessionIds: ['s1'] }).then(resolve, reject);
+        },
+      });
+    });
+    await published;
+    assert.equal(peersOfA, 0, 'A published before hearing of B');
+    assert.deepEqual(
+      heardByB.map((invalidation) => invalidation.sessionIds),
+      [['s1']],
+      'B evicted before A resolved',
+    );
+  });
+
+  it('when its feed goes down while waiting for acks, answers after the silent window', async () => {
+    const linkA = await proxyLink();
+    // B hears 200 ms late: A's revoke is still waiting for B's ack when A's link drops, and B
+    // has not evicted yet.
+    const { a, b } = await twoNodes({ feedUrlA: linkA.url, feedUrlB: (await proxyLink(200)).url });
+    const { token, session } = await a.create(user);
+    assert.ok((await b.validate(token)).ok);
+    const revoked = a.revoke(session.id);
+    await sleep(50);
+    linkA.drop();
+    await revoked;
+    assert.equal(b.nearCache?.size, 0, 'B evicted before A answered');
+    assert.equal((await b.validate(token)).ok, false);
   });
 
   it('shows a role change made on node A at the next request on node B', async () => {
