@@ -20,6 +20,13 @@ export interface RedisConnectOptions {
    * @default false
    */
   readonly minimizeConnections?: boolean;
+  /**
+   * Standalone only: a connection that received and sent nothing for this long is closed and
+   * reconnected (node-redis `socketTimeout`). For the feed's subscriber, which hears a heartbeat
+   * every `heartbeatMs` while alive: one silently cut off is otherwise never replaced.
+   * @default none
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /** A node-redis client, Cluster or Sentinel connection for `target`, not yet connected. */
@@ -36,7 +43,9 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
   // rejects at once instead of growing.
   const common = { disableOfflineQueue: true, commandsQueueMaxLength: 10_000 };
   if (target.kind === 'standalone') {
-    return createClient({ url: target.url, socket, ...common });
+    const idle = options.idleTimeoutMs;
+    const standaloneSocket = idle === undefined ? socket : { ...socket, socketTimeout: idle };
+    return createClient({ url: target.url, socket: standaloneSocket, ...common });
   }
   const auth = {
     ...(target.username !== undefined && { username: target.username }),

@@ -74,14 +74,19 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   constructor(url: string, options: RedisFeedOptions = {}) {
     const target = parseRedisUrl(url);
     const connect = { connectTimeoutMs: options.connectTimeoutMs ?? 2000, retry: () => true };
+    this.#heartbeatMs = options.heartbeatMs ?? 250;
+    this.#deadlineMs = options.deadlineMs ?? 1000;
     // In a Cluster the subscriber connects to its one pub/sub node only, so that its errors are
-    // that node's: another master's outage must not flush every cache twice a second.
-    const subscriber = createRedisConnection(target, { ...connect, minimizeConnections: true });
+    // that node's: another master's outage must not flush every cache twice a second. On a
+    // standalone server, a subscriber that heard nothing for two deadlines is replaced.
+    const subscriber = createRedisConnection(target, {
+      ...connect,
+      minimizeConnections: true,
+      idleTimeoutMs: 2 * this.#deadlineMs,
+    });
     this.#subscriber = subscriber as unknown as PubSubConnection;
     this.#publisher = createRedisConnection(target, connect) as unknown as PubSubConnection;
     this.#channel = invalidationChannel(options.keyPrefix ?? 'cc:');
-    this.#heartbeatMs = options.heartbeatMs ?? 250;
-    this.#deadlineMs = options.deadlineMs ?? 1000;
     this.#onStatus = options.onStatus;
     const down = (error: unknown) => this.#setLive(false, error);
     for (const event of ['error', 'node-error', 'client-error']) {

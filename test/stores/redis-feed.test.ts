@@ -191,6 +191,24 @@ describe('near cache over Redis pub/sub', () => {
     assert.ok(performance.now() - started >= 400, 'the silent window: 300 + 2 × 50 ms');
   });
 
+  it('replaces a subscription that went silent, and is live again by itself', async () => {
+    // Nothing errors on a connection that merely stops delivering; without a replacement the
+    // node would bypass its cache, and wait out every revocation, until restarted.
+    const linkA = await proxyLink();
+    const { a, b, feedA } = await twoNodes({ feedUrlA: linkA.url });
+    linkA.silenceSubscriber();
+    await until(() => a.nearCache?.live === false, 'A down');
+    await until(() => a.nearCache?.live === true && feedA.peers === 1, 'A live again', 5000);
+    const { token, session } = await a.create(user);
+    assert.ok((await a.validate(token)).ok);
+    assert.equal(a.nearCache?.size, 1, 'A caches again');
+    assert.ok((await b.validate(token)).ok);
+    const started = performance.now();
+    await b.revoke(session.id);
+    assert.ok(performance.now() - started < 300, 'B heard A ack again');
+    assert.equal((await a.validate(token)).ok, false);
+  });
+
   it('waits, right after going live, for a peer it has not heard from yet', async () => {
     const keyPrefix = `feed${++cases}:`;
     // B hears everything 100 ms late and heartbeats every 2 s only: A, started after B's first
