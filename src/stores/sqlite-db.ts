@@ -145,6 +145,24 @@ function migrate(db: DatabaseSync): void {
   }
 }
 
+/**
+ * Runs `work` in an IMMEDIATE transaction, which holds the database's write lock from before its
+ * reads to the commit, so no other connection or process writes in between. Commits unless `work`
+ * ended the transaction itself (a ROLLBACK of nothing to keep); on any error rolls back and
+ * rethrows the raw error, for the caller to wrap.
+ */
+export function inWriteTransaction<T>(db: DatabaseSync, work: () => T): T {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const result = work();
+    if (db.isTransaction) db.exec('COMMIT');
+    return result;
+  } catch (error) {
+    rollback(db);
+    throw error;
+  }
+}
+
 /** Rolls back an open transaction, ignoring a failure to do so (the original error matters). */
 export function rollback(db: DatabaseSync): void {
   try {

@@ -1,6 +1,6 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { KeyStore, PublicOkpJwk, SigningKeyRecord } from '../tokens/key-store.ts';
-import { failure, rollback } from './sqlite-db.ts';
+import { failure, inWriteTransaction } from './sqlite-db.ts';
 
 const COLUMNS = 'kid, alg, public_jwk, private_key, created_at, not_before, expires_at';
 
@@ -58,13 +58,12 @@ export class SqliteKeyStore implements KeyStore {
 
   async rotate(record: SigningKeyRecord, options: { retireAt: number; now: number }) {
     try {
-      this.#db.exec('BEGIN IMMEDIATE');
-      this.#prune.run(options.now);
-      this.#retire.run(options.retireAt);
-      this.#insert.run(...head(record), record.expiresAt);
-      this.#db.exec('COMMIT');
+      inWriteTransaction(this.#db, () => {
+        this.#prune.run(options.now);
+        this.#retire.run(options.retireAt);
+        this.#insert.run(...head(record), record.expiresAt);
+      });
     } catch (error) {
-      rollback(this.#db);
       throw failure('keys rotate', error);
     }
   }

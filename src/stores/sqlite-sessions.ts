@@ -7,7 +7,7 @@ import type {
   SessionUser,
 } from '../core/store.ts';
 import { neutralCommit, walChangeProbe } from './sqlite-changes.ts';
-import { failure, rollback } from './sqlite-db.ts';
+import { failure, inWriteTransaction } from './sqlite-db.ts';
 import { readSessionUser, SESSION_USER_COLUMNS, type SqliteUserStore } from './sqlite-users.ts';
 
 /** Options of the SQLite stores. */
@@ -183,23 +183,22 @@ export class SqliteSessionStore implements SessionStore {
   }): Promise<boolean> {
     const db = this.#db;
     try {
-      db.exec('BEGIN IMMEDIATE');
-      const { changes } = this.#tombstone.run(
-        args.next.id,
-        args.graceUntil,
-        args.tombstoneExpiresAt,
-        args.previousId,
-        this.#now(),
-      );
-      if (Number(changes) === 0) {
-        db.exec('ROLLBACK');
-        return false;
-      }
-      this.#insert.run(...params(args.next));
-      db.exec('COMMIT');
-      return true;
+      return inWriteTransaction(db, () => {
+        const { changes } = this.#tombstone.run(
+          args.next.id,
+          args.graceUntil,
+          args.tombstoneExpiresAt,
+          args.previousId,
+          this.#now(),
+        );
+        if (Number(changes) === 0) {
+          db.exec('ROLLBACK');
+          return false;
+        }
+        this.#insert.run(...params(args.next));
+        return true;
+      });
     } catch (error) {
-      rollback(db);
       throw failure('rotate', error);
     }
   }

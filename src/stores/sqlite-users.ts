@@ -8,7 +8,7 @@ import {
   type UserStore,
 } from '../accounts/user-store.ts';
 import type { SessionUser } from '../core/store.ts';
-import { failure, rollback } from './sqlite-db.ts';
+import { failure, inWriteTransaction } from './sqlite-db.ts';
 
 /** The users columns in the order `toUser` decodes them. */
 export const USER_COLUMNS =
@@ -127,14 +127,9 @@ export class SqliteUserStore implements UserStore {
     patch: UserPatch,
     by: UpdateAuthority,
   ): Promise<AuthorisedUpdate> {
-    const db = this.#db;
     try {
-      db.exec('BEGIN IMMEDIATE');
-      const result = this.#authorisedWrite(id, patch, by);
-      db.exec('COMMIT');
-      return result;
+      return inWriteTransaction(this.#db, () => this.#authorisedWrite(id, patch, by));
     } catch (error) {
-      rollback(db);
       throw failure('updateAuthorised', error);
     }
   }
