@@ -9,7 +9,16 @@ import {
   UnauthenticatedError,
 } from '../core/errors.ts';
 import { mediaTypeEssence } from '../core/media-type.ts';
-import { createOriginCheck, type HeaderReader, type OriginCheck } from '../core/origin.ts';
+import {
+  createOriginCheck,
+  type HeaderReader,
+  isSafeMethod,
+  type OriginCheck,
+} from '../core/origin.ts';
+
+/** True for methods that never change state (and so skip the origin and form-token checks). */
+export { isSafeMethod };
+
 import type { SessionRecord, SessionUser } from '../core/store.ts';
 
 /**
@@ -135,11 +144,6 @@ function toResolution(result: ValidateResult): Resolution {
     return { kind: 'throttled', retryAfterSeconds: result.retryAfterSeconds ?? 1 };
   }
   return REFUSED;
-}
-
-/** True for methods that never change state (and so skip the origin and form-token checks). */
-export function isSafeMethod(method: string): boolean {
-  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
 }
 
 /** CrossOriginError for an unsafe cross-origin request (core/origin.ts), else null. Never throws. */

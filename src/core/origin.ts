@@ -76,6 +76,14 @@ const ORIGIN_NULL: OriginCheckResult = Object.freeze({ ok: false, reason: 'origi
 const ORIGIN_MISMATCH: OriginCheckResult = Object.freeze({ ok: false, reason: 'origin-mismatch' });
 
 /** Validates the options once (ConfigError naming the bad value) and returns a frozen check. */
+/**
+ * True for the methods the cross-origin check always lets through (GET, HEAD, OPTIONS), which
+ * must therefore never change state; everything that skips a check for them uses this.
+ */
+export function isSafeMethod(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
+}
+
 export function createOriginCheck(options: OriginCheckOptions = {}): OriginCheck {
   const trusted = (options.trustedOrigins ?? []).map((o) => canonicalOrigin(o, 'Trusted origin'));
   const trustedSet = new Set(trusted);
@@ -89,7 +97,7 @@ export function createOriginCheck(options: OriginCheckOptions = {}): OriginCheck
   const check = (request: OriginRequest): OriginCheckResult => {
     // 1. Safe methods are always allowed, so GET/HEAD/OPTIONS handlers must never change state.
     const method = request.method;
-    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return OK;
+    if (isSafeMethod(method)) return OK;
 
     const headers = request.headers;
     const origin = headerValue(headers, 'origin');

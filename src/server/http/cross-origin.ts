@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { CrossOriginError } from '../../core/errors.ts';
+import { isSafeMethod } from '../../core/origin.ts';
 import type { AppEnv } from '../context.ts';
 import type { Services } from '../services.ts';
 import { bearerCredential } from './bearer.ts';
@@ -18,7 +19,7 @@ export function crossOriginProtection(services: Services): MiddlewareHandler<App
   const bearer = { enabled: config.bearerTransport };
   return async (c, next) => {
     const method = c.req.method;
-    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return next();
+    if (isSafeMethod(method)) return next();
     if (bearerCredential(c, bearer) !== null) return next();
     const verdict = originCheck.check({
       method,

@@ -1,6 +1,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CoatcheckError, InvalidInputError } from '../../core/errors.ts';
+import { isSafeMethod } from '../../core/origin.ts';
 import { type Problem, toProblem } from '../../core/problem.ts';
 import type { ServerConfig } from '../config.ts';
 import { accessLogWriter, type Logger } from '../logger.ts';
@@ -179,9 +180,6 @@ const PARSER_REFUSALS: Readonly<Record<string, Problem>> = {
   ),
 };
 
-/** The methods HTTP/1.0 may send without a Host: those the cross-origin check lets through. */
-const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
-
 /**
  * What RFC 9112 §3.2 refuses in the request's Host fields, or null: more than one field line,
  * an empty value (an http URI has a non-empty host, and @hono/node-server would take the bind
@@ -202,7 +200,8 @@ function hostIssue(req: IncomingMessage): string | null {
   }
   if (value === undefined) {
     const http10 = req.httpVersionMajor === 1 && req.httpVersionMinor === 0;
-    return http10 && SAFE_METHODS.has(req.method ?? '') ? null : 'is required';
+    // Allowed only for the methods the cross-origin check lets through without comparing Origin.
+    return http10 && isSafeMethod(req.method ?? '') ? null : 'is required';
   }
   return value === '' ? 'must be a valid host[:port]' : null;
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { CrossOriginError, UnauthenticatedError } from '../../core/errors.ts';
+import { isSafeMethod } from '../../core/origin.ts';
 import { issueIdentityToken } from '../../tokens/identity.ts';
 import type { AppEnv } from '../context.ts';
 import { bearerCredential } from '../http/bearer.ts';
@@ -18,8 +19,6 @@ import { issuerOf } from './download-tokens.ts';
  * (no-store, set for every response in security-headers.ts; ASVS 5.0 V14.2.2). See
  * docs/forward-auth.md for each proxy's configuration.
  */
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * A header value holds only visible ASCII: every other byte of the UTF-8 form, and `%` itself, is
@@ -76,8 +75,8 @@ export function verifyRoutes(services: Services, proxies: ProxyTrust): Hono<AppE
 function forwardedMethod(c: Context<AppEnv>): string | undefined {
   const forwarded = c.req.header('x-forwarded-method')?.toUpperCase();
   const original = c.req.header('x-original-method')?.toUpperCase();
-  if (original === undefined || SAFE_METHODS.has(original)) return forwarded ?? original;
-  return forwarded === undefined || SAFE_METHODS.has(forwarded) ? original : forwarded;
+  if (original === undefined || isSafeMethod(original)) return forwarded ?? original;
+  return forwarded === undefined || isSafeMethod(forwarded) ? original : forwarded;
 }
 
 /**
@@ -108,7 +107,7 @@ function refuseForwardedCrossOrigin(
   proxies: ProxyTrust,
 ): void {
   const method = forwardedMethod(c);
-  if (method === undefined || SAFE_METHODS.has(method)) return;
+  if (method === undefined || isSafeMethod(method)) return;
   if (bearerCredential(c, { enabled: services.config.bearerTransport }) !== null) return;
   const forwardedHost = proxies.trusts(peerAddress(c)) ? c.req.header('x-forwarded-host') : null;
   const verdict = services.originCheck.check({
