@@ -69,8 +69,9 @@ export function targets(r: BenchResults): Target[] {
   // The ratio of each round's pair: noise that hits a whole round cancels out; its spread says
   // how much a single run of this machine could be believed.
   const perRound = (a: ContenderId, b: ContenderId) => {
+    const against = rounds(b);
     const ratios = rounds(a).map(
-      (round, i) => round.requestsPerSecond / (rounds(b)[i]?.requestsPerSecond ?? Number.NaN),
+      (round, i) => round.requestsPerSecond / (against[i]?.requestsPerSecond ?? Number.NaN),
     );
     return { min: Math.min(...ratios), max: Math.max(...ratios) };
   };
@@ -78,14 +79,10 @@ export function targets(r: BenchResults): Target[] {
     what: string,
     [a, b]: [ContenderId, ContenderId],
     target: number,
-  ): Target => ({
-    what,
-    value: x(a, b),
-    target,
-    unit: '×',
-    perRound: perRound(a, b),
-    met: x(a, b) >= target,
-  });
+  ): Target => {
+    const value = x(a, b);
+    return { what, value, target, unit: '×', perRound: perRound(a, b), met: value >= target };
+  };
   return [
     ratioTarget(
       'Coatcheck Redis + near cache vs fast-jwt HS256 (req/s)',

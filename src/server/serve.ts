@@ -206,7 +206,7 @@ function requestListener(
   let current: IncomingMessage | null = null;
   const listener = getRequestListener(fetch, {
     // Host of an HTTP/1.0 request without one (as serve() does), IPv6 bracketed to make a URL.
-    hostname: config.host.includes(':') ? `[${config.host}]` : config.host,
+    hostname: bracketed(config.host),
     errorHandler: (error) =>
       current !== null && error instanceof RequestError
         ? refusals.malformed(current)
@@ -242,5 +242,10 @@ function drain(server: Server, graceMs: number): Promise<void> {
 /** The host part of a URL for the bound address: wildcards shown as localhost, IPv6 bracketed. */
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return bracketed(host);
+}
+
+/** An address as the host of a URL: an IPv6 address in brackets. */
+function bracketed(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
