@@ -80,6 +80,7 @@ export type {
   AuditEventType,
   AuditLog,
   ChangeProbe,
+  DeletedSession,
   MaybePromise,
   SessionRecord,
   SessionStore,

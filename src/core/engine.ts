@@ -337,11 +337,32 @@ export class SessionEngine {
     return { ok: true, session, user };
   }
 
-  /** Deletes a session in the store, then evicts it here and on every node. */
+  /** Deletes a session and what it was rotated into; whether it existed unexpired. */
   async #delete(sessionId: string): Promise<boolean> {
-    return this.#changeThenInvalidate(() => this.#store.delete(sessionId), {
-      sessionIds: [sessionId],
-    });
+    return (await this.#deleteChain(sessionId)).existed;
+  }
+
+  /**
+   * Deletes a record, then the one that replaced it, and so on to the live session, evicting each
+   * here and on every node; returns the ids. Following `replacedBy` after each delete is what
+   * keeps a revoke racing a rotation from missing the successor, on any store: each store call is
+   * atomic on its record, so either the rotation committed first (the delete finds the tombstone
+   * and follows it) or it finds its previous gone and writes nothing.
+   */
+  async #deleteChain(sessionId: string): Promise<{ existed: boolean; ids: string[] }> {
+    const ids: string[] = [];
+    let existed = false;
+    // Ids are fresh, so a chain has no cycle; the check only keeps a faulty store from looping.
+    for (let id: string | null = sessionId; id !== null && !ids.includes(id); ) {
+      const current: string = id;
+      ids.push(current);
+      const deleted = await this.#changeThenInvalidate(() => this.#store.delete(current), {
+        sessionIds: [current],
+      });
+      if (current === sessionId) existed = deleted?.unexpired === true;
+      id = deleted?.replacedBy ?? null;
+    }
+    return { existed, ids };
   }
 
   /**
@@ -407,14 +428,7 @@ export class SessionEngine {
 
   /** Revokes the whole chain and audits the theft with the address the old token came from. */
   async #revokeChain(tombstone: SessionRecord, now: number, client: ClientInfo): Promise<void> {
-    const revoked: string[] = [];
-    let id: string | null = tombstone.id;
-    for (let hop = 0; id !== null && hop <= MAX_ROTATION_HOPS; hop++) {
-      const record: SessionRecord | null = await this.#store.get(id);
-      await this.#delete(id);
-      revoked.push(id);
-      id = record?.replacedBy ?? null;
-    }
+    const revoked = (await this.#deleteChain(tombstone.id)).ids;
     await this.#audit?.record({
       type: 'session.theft_suspected',
       at: now,

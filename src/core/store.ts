@@ -30,6 +30,14 @@ export interface SessionRecord {
   readonly graceUntil: number | null;
 }
 
+/** What `SessionStore.delete` removed. */
+export interface DeletedSession {
+  /** It was not past `expiresAt` (a live session or a tombstone). */
+  readonly unexpired: boolean;
+  /** Set when it was a tombstone: the session that replaced it. */
+  readonly replacedBy: string | null;
+}
+
 /** Fields a renewal may change. */
 export interface SessionTouch {
   readonly lastSeenAt: number;
@@ -65,8 +73,12 @@ export interface SessionStore {
     graceUntil: number;
     tombstoneExpiresAt: number;
   }): Promise<boolean>;
-  /** Deletes one record (live or tombstone). Returns whether it existed. */
-  delete(id: string): Promise<boolean>;
+  /**
+   * Deletes one record (live or tombstone) and says what it was, or null when absent. Only that
+   * record: the engine follows `replacedBy` itself, so a delete racing a rotation (which commits
+   * first, or finds its previous gone and fails) never leaves the successor alive.
+   */
+  delete(id: string): Promise<DeletedSession | null>;
   /**
    * Deletes every record of a user, tombstones included, except `exceptId` when given.
    * Returns the number of live (non-tombstone) sessions deleted.

@@ -1,5 +1,5 @@
 import { StoreUnavailableError } from '../core/errors.ts';
-import type { SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
+import type { DeletedSession, SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
 
 export { MemoryAuditLog, type MemoryAuditLogOptions } from './memory-audit.ts';
 export { MemoryUserStore } from './memory-users.ts';
@@ -85,13 +85,13 @@ export class MemorySessionStore implements SessionStore {
     return true;
   }
 
-  /** True when a record (live or tombstone) not past `expiresAt` was deleted. */
-  async delete(id: string): Promise<boolean> {
+  /** Deletes the record (live or tombstone); what it was, or null when absent. */
+  async delete(id: string): Promise<DeletedSession | null> {
     this.#open();
     const record = this.#sessions.get(id);
-    if (record === undefined) return false;
+    if (record === undefined) return null;
     this.#remove(record);
-    return record.expiresAt > this.#now();
+    return { unexpired: record.expiresAt > this.#now(), replacedBy: record.replacedBy };
   }
 
   /** Removes all of the user's records (tombstones too) but `exceptId`; counts live ones. */

@@ -1,5 +1,11 @@
 import type { Row, Sql } from 'postgres';
-import type { SessionRecord, SessionStore, SessionTouch, SessionUser } from '../core/store.ts';
+import type {
+  DeletedSession,
+  SessionRecord,
+  SessionStore,
+  SessionTouch,
+  SessionUser,
+} from '../core/store.ts';
 import { attempt, failure } from './postgres-breaker.ts';
 import { defaultQueryTimeoutMs, type PostgresQueryOptions, pingPostgres } from './postgres-db.ts';
 import { type PostgresUserStore, readSessionUser, SESSION_USER_COLUMNS } from './postgres-users.ts';
@@ -127,15 +133,17 @@ export class PostgresSessionStore implements SessionStore {
     );
   }
 
-  /** True when a record (live or tombstone) not past `expiresAt` was deleted. */
-  async delete(id: string): Promise<boolean> {
+  /** Deletes the record (live or tombstone); what it was, or null when absent. */
+  async delete(id: string): Promise<DeletedSession | null> {
     const sql = this.#sql;
     const now = this.#now();
     const [row] = await this.#run(
       'delete',
-      async () => sql`DELETE FROM sessions WHERE id = ${id} RETURNING expires_at > ${now} AS live`,
+      async () => sql`DELETE FROM sessions WHERE id = ${id}
+        RETURNING expires_at > ${now} AS unexpired, replaced_by`,
     );
-    return row?.live === true;
+    if (row === undefined) return null;
+    return { unexpired: row.unexpired === true, replacedBy: row.replaced_by ?? null };
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { DeletedSession } from '../core/store.ts';
 import { Slot } from './redis-layout.ts';
 
 /**
@@ -154,14 +155,11 @@ export async function tombstoneSession(
   return (await run(redis, TOMBSTONE_SESSION, key, args)) === 1;
 }
 
-/** What a deletion removed. */
-export interface DeletedSession {
+/** What a deletion removed, with the owner (for the index) and whether it was live. */
+export interface DeletedRecord extends DeletedSession {
   readonly userId: string;
-  /** It was not past `expiresAt` (a live session or a tombstone). */
-  readonly unexpired: boolean;
   /** A live session: unexpired and not rotated out. */
   readonly live: boolean;
-  readonly replacedBy: string | null;
 }
 
 /** Deletes a session (only if `owner`'s, when given); null when absent or another user's. */
@@ -170,7 +168,7 @@ export async function deleteSession(
   key: string,
   now: number,
   owner?: string,
-): Promise<DeletedSession | null> {
+): Promise<DeletedRecord | null> {
   const args = owner === undefined ? [String(now), '0', ''] : [String(now), '1', owner];
   const reply = (await run(redis, DELETE_SESSION, key, args)) as [number, ...unknown[]];
   if (reply[0] !== 1) return null;

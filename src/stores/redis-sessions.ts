@@ -27,7 +27,7 @@
  * delete 2; deleteByUser 3 + one per rotation-chain link; listByUser 2 (the GETs are pipelined).
  */
 import { StoreUnavailableError } from '../core/errors.ts';
-import type { SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
+import type { DeletedSession, SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
 import {
   ConnectionGuard,
   publishAnywhere,
@@ -146,14 +146,14 @@ export class RedisSessionStore implements SessionStore {
     });
   }
 
-  /** True when a record (live or tombstone) not past `expiresAt` was deleted. */
-  delete(id: string): Promise<boolean> {
+  /** Deletes the record (live or tombstone), then its index entry; what it was, or null. */
+  delete(id: string): Promise<DeletedSession | null> {
     return this.#run('delete', async () => {
       const deleted = await S.deleteSession(this.#redis, this.#key(id), this.#now());
-      if (deleted === null) return false;
+      if (deleted === null) return null;
       await this.#index(deleted.userId, { remove: [id] });
       await this.#publish([id]);
-      return deleted.unexpired;
+      return { unexpired: deleted.unexpired, replacedBy: deleted.replacedBy };
     });
   }
 

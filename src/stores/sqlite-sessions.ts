@@ -1,6 +1,7 @@
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type {
   ChangeProbe,
+  DeletedSession,
   SessionRecord,
   SessionStore,
   SessionTouch,
@@ -79,7 +80,7 @@ export class SqliteSessionStore implements SessionStore {
          WHERE id = ?4 AND replaced_by IS NULL AND expires_at > ?5`,
       );
       this.#delete = db.prepare(
-        'DELETE FROM sessions WHERE id = ?1 RETURNING expires_at > ?2 AS live',
+        'DELETE FROM sessions WHERE id = ?1 RETURNING expires_at > ?2 AS unexpired, replaced_by',
       );
       this.#deleteByUser = db.prepare(
         `DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2
@@ -203,10 +204,12 @@ export class SqliteSessionStore implements SessionStore {
     }
   }
 
-  /** True when a record (live or tombstone) not past `expiresAt` was deleted. */
-  async delete(id: string): Promise<boolean> {
+  /** Deletes the record (live or tombstone); what it was, or null when absent. */
+  async delete(id: string): Promise<DeletedSession | null> {
     try {
-      return this.#delete.get(id, this.#now())?.live === 1;
+      const row = this.#delete.get(id, this.#now());
+      if (row === undefined) return null;
+      return { unexpired: row.unexpired === 1, replacedBy: row.replaced_by as string | null };
     } catch (error) {
       throw failure('delete', error);
     }

@@ -236,6 +236,34 @@ describe('SessionEngine', () => {
     assert.equal(theft.sessionId, first.session.id);
   });
 
+  it('a revoke that lands after a racing rotation also ends the session rotated into', async () => {
+    const { engine, users } = setup();
+    const user = users.add('u1');
+    const first = await engine.create(user);
+    // The revoke was aimed at the session as listed; a re-auth rotated it meanwhile.
+    const rotated = await engine.rotate(first.session, user);
+    assert.ok(rotated);
+    assert.equal(await engine.revoke(first.session.id), true);
+    assertRejected(await engine.validate(rotated.token), 'unknown');
+    assertRejected(await engine.validate(first.token), 'unknown');
+  });
+
+  it('a late reuse revokes the live session however many rotations ago it was', async () => {
+    const { engine, users, clock } = setup({ rotationGraceSeconds: 30 });
+    const user = users.add('u1');
+    const first = await engine.create(user);
+    let current = { token: first.token, session: first.session };
+    for (let i = 0; i < 20; i++) {
+      const next = await engine.rotate(current.session, user);
+      assert.ok(next);
+      current = next;
+      clock.now += 60_000; // each re-auth outlives the previous grace window
+    }
+    assert.ok((await engine.validate(current.token)).ok);
+    assertRejected(await engine.validate(first.token), 'rotated_reuse');
+    assertRejected(await engine.validate(current.token), 'unknown');
+  });
+
   it('lets only one of two concurrent rotations win', async () => {
     const { engine, users } = setup();
     const user = users.add('u1');

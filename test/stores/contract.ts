@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UserPatch, UserRecord, UserStore } from '../../src/accounts/user-store.ts';
+import { SessionEngine } from '../../src/core/engine.ts';
 import type { AuditEvent, AuditLog, SessionRecord, SessionStore } from '../../src/core/store.ts';
 import { generateToken, hashSecret } from '../../src/core/token.ts';
 
@@ -277,14 +278,47 @@ export function sessionStoreContract(
     );
 
     it(
-      'delete says whether a live record or tombstone existed',
+      "an engine's revoke racing a rotation leaves neither session alive (100 races)",
+      runPair(async ([one, two]) => {
+        // The engine follows `replacedBy` after each delete; the store's part is that each call is
+        // atomic on its record, so the rotation commits first or finds `previous` gone.
+        const engine = new SessionEngine({ store: one, users: { findById: () => null } });
+        for (let round = 0; round < 100; round++) {
+          const user = `revoker-${round}`;
+          const previous = makeSession(user).record;
+          const next = makeSession(user).record;
+          await one.create(previous);
+          const [won, revoked] = await Promise.all([
+            two.rotate({
+              previousId: previous.id,
+              next,
+              graceUntil: Date.now() + 30_000,
+              tombstoneExpiresAt: Date.now() + HOUR,
+            }),
+            sleep(Math.random() * 3).then(() => engine.revoke(previous.id)),
+          ]);
+          const state = `round ${round}, rotate returned ${won}`;
+          assert.equal(revoked, true, `${state}: the revoke did not find previous`);
+          for (const store of [one, two]) {
+            assert.equal(await store.get(previous.id), null, `${state}: previous survived`);
+            assert.equal(await store.get(next.id), null, `${state}: next is alive`);
+          }
+        }
+      }),
+    );
+
+    it(
+      'delete removes one record and says what it was: unexpired, and its successor if any',
       run(async (store) => {
         const { record } = makeSession('user-1');
         await store.create(record);
-        assert.equal(await store.delete(record.id), true);
+        assert.deepEqual(await store.delete(record.id), {
+          unexpired: true,
+          replacedBy: null,
+        });
         assert.equal(await store.get(record.id), null);
-        assert.equal(await store.delete(record.id), false);
-        assert.equal(await store.delete(generateToken().id), false);
+        assert.equal(await store.delete(record.id), null);
+        assert.equal(await store.delete(generateToken().id), null);
 
         const previous = makeSession('user-1').record;
         const next = makeSession('user-1').record;
@@ -295,13 +329,17 @@ export function sessionStoreContract(
           graceUntil: Date.now() + 30_000,
           tombstoneExpiresAt: Date.now() + HOUR,
         });
-        assert.equal(await store.delete(previous.id), true);
+        assert.deepEqual(await store.delete(previous.id), {
+          unexpired: true,
+          replacedBy: next.id,
+        });
         assert.equal(await store.get(previous.id), null);
-        assert.notEqual(await store.get(next.id), null);
+        assert.notEqual(await store.get(next.id), null, 'the successor is the caller’s to delete');
 
         const expired = makeSession('user-1', { expiresAt: Date.now() - 1000 }).record;
         await store.create(expired);
-        assert.equal(await store.delete(expired.id), false);
+        // Gone already (a store with native TTL) or removed now, but never reported unexpired.
+        assert.notEqual((await store.delete(expired.id))?.unexpired, true);
       }),
     );
 
