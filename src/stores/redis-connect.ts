@@ -21,9 +21,12 @@ export interface RedisConnectOptions {
    */
   readonly minimizeConnections?: boolean;
   /**
-   * Standalone only: a connection that received and sent nothing for this long is closed and
-   * reconnected (node-redis `socketTimeout`). For the feed's subscriber, which hears a heartbeat
-   * every `heartbeatMs` while alive: one silently cut off is otherwise never replaced.
+   * Standalone and Cluster only: a connection that received and sent nothing for this long is
+   * closed and reconnected (node-redis `socketTimeout`; in a Cluster, on every node connection, so
+   * use with `minimizeConnections`). For the feed's subscriber, which hears a heartbeat every
+   * `heartbeatMs` while alive: one silently cut off is otherwise never replaced. Not for Sentinel:
+   * node-redis gives its idle master connection the same options, which would then be cut (and
+   * the feed marked down) every period.
    * @default none
    */
   readonly idleTimeoutMs?: number;
@@ -42,10 +45,10 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
   // No per-command `timeout` here: see ConnectionGuard. A full queue (a hung server under load)
   // rejects at once instead of growing.
   const common = { disableOfflineQueue: true, commandsQueueMaxLength: 10_000 };
+  // Standalone and Cluster only: see idleTimeoutMs.
+  const idle = options.idleTimeoutMs === undefined ? {} : { socketTimeout: options.idleTimeoutMs };
   if (target.kind === 'standalone') {
-    const idle = options.idleTimeoutMs;
-    const standaloneSocket = idle === undefined ? socket : { ...socket, socketTimeout: idle };
-    return createClient({ url: target.url, socket: standaloneSocket, ...common });
+    return createClient({ url: target.url, socket: { ...socket, ...idle }, ...common });
   }
   const auth = {
     ...(target.username !== undefined && { username: target.username }),
@@ -55,7 +58,7 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
   if (target.kind === 'cluster') {
     return createCluster({
       rootNodes: target.hosts.map((h) => ({ socket: { host: h.host, port: h.port } })),
-      defaults: { socket: tlsSocket, ...auth, ...common },
+      defaults: { socket: { ...tlsSocket, ...idle }, ...auth, ...common },
       minimizeConnections: options.minimizeConnections ?? false,
     });
   }

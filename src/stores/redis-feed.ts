@@ -78,7 +78,8 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     this.#deadlineMs = options.deadlineMs ?? 1000;
     // In a Cluster the subscriber connects to its one pub/sub node only, so that its errors are
     // that node's: another master's outage must not flush every cache twice a second. On a
-    // standalone server, a subscriber that heard nothing for two deadlines is replaced.
+    // standalone server or in a Cluster, a subscriber that heard nothing for two deadlines is
+    // replaced; through Sentinel it is not (see idleTimeoutMs).
     const subscriber = createRedisConnection(target, {
       ...connect,
       minimizeConnections: true,
