@@ -49,6 +49,15 @@ interface PubSubConnection {
  * a subscription that silently died is noticed within `deadlineMs`, and meanwhile the cache
  * bounds the damage to that window. Any error of the subscriber connection (in a Cluster: of
  * its one pub/sub node) marks the feed down at once.
+ *
+ * Numbered: a subscription can also lose messages without going silent (node-redis swaps the
+ * connection on a Sentinel switchover without an error; a Cluster bus link drops a message), and
+ * then a heartbeat that comes back proves nothing about an invalidation published before it. So
+ * every message a feed sends carries its sender's next number, and a receiver that finds a number
+ * missing for a heartbeat period (messages sent through different Cluster nodes may overtake each
+ * other) goes down: it flushes, and is live again at its next heartbeat, within the window a
+ * publisher waits for its ack. Numbers are tracked per live period: an outage loses messages
+ * anyway, and going down already flushed what they might have invalidated.
  */
 export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #subscriber: PubSubConnection;
@@ -62,6 +71,10 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #peers = new Map<string, number>();
   /** Published invalidations still waiting for acks, by nonce. */
   readonly #pending = new Map<string, PendingAck>();
+  /** Per sender (this node too): the number expected next and the numbers still missing. */
+  readonly #numbers = new Map<string, SenderNumbers>();
+  /** The number of this feed's next message. */
+  #sent = 0;
   #sequence = 0;
   #handlers: FeedHandlers | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -116,7 +129,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   async publish(invalidation: Invalidation): Promise<void> {
     if (this.#closed) throw new StoreUnavailableError('Invalidation feed closed.');
     const nonce = String(++this.#sequence);
-    const text = JSON.stringify({ ...invalidation, from: this.#self, nonce });
+    const text = JSON.stringify({ ...invalidation, from: this.#self, nonce, n: this.#sent++ });
     const acked = this.#live ? this.#awaitAcks(nonce) : Promise.reject(feedDown(undefined));
     acked.catch(() => {}); // when the send fails, its error is the one reported
     await this.#sendInvalidation(text);
@@ -172,6 +185,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     for (const [peer, heard] of this.#peers) {
       if (now - heard > this.#peerWindowMs) this.#peers.delete(peer);
     }
+    this.#checkMissing(now);
     this.#send({ beat: this.#self, acks: 1 });
   }
 
@@ -187,9 +201,45 @@ export class RedisInvalidationFeed implements InvalidationFeed {
 
   /** Publishes a feed message of our own (heartbeat, ack); a failure marks the feed down. */
   #send(body: object): void {
-    publishAnywhere(this.#publisher, this.#channel, JSON.stringify(body)).catch((error: unknown) =>
+    const text = JSON.stringify({ ...body, n: this.#sent++ });
+    publishAnywhere(this.#publisher, this.#channel, text).catch((error: unknown) =>
       this.#setLive(false, error),
     );
+  }
+
+  /** Notes a sender's message number: gaps are remembered, late arrivals fill them. */
+  #count(sender: unknown, n: unknown): void {
+    if (typeof sender !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n)) return;
+    const now = performance.now();
+    const seen = this.#numbers.get(sender);
+    if (seen === undefined || !this.#live) {
+      this.#numbers.set(sender, { next: n + 1, missing: new Map(), heardAt: now });
+      return;
+    }
+    seen.heardAt = now;
+    if (n < seen.next) {
+      seen.missing.delete(n);
+      return;
+    }
+    if (n - seen.next > MAX_MISSING) {
+      this.#setLive(false, new Error(`${n - seen.next} messages of a node missed`));
+      return;
+    }
+    for (let k = seen.next; k < n; k++) seen.missing.set(k, now);
+    seen.next = n + 1;
+  }
+
+  /** Down when a message is still missing a heartbeat period after a later one arrived. */
+  #checkMissing(now: number): void {
+    for (const [sender, seen] of this.#numbers) {
+      for (const noticedAt of seen.missing.values()) {
+        if (now - noticedAt > this.#heartbeatMs) {
+          this.#setLive(false, new Error('a message of a node was missed'));
+          return;
+        }
+      }
+      if (now - seen.heardAt > FORGET_SENDER_MS) this.#numbers.delete(sender);
+    }
   }
 
   /** How long a silent peer still counts: past it, it has stopped trusting its own cache. */
@@ -266,6 +316,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
       parsed = null;
     }
     const message = parsed as FeedMessage | null;
+    this.#count(message?.beat ?? message?.by ?? message?.from, message?.n);
     if (message?.beat !== undefined) {
       if (message.beat !== this.#self) {
         // Another node's heartbeat: a peer to wait for, if it acks.
@@ -305,12 +356,27 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     if (this.#closed && live) return;
     if (live === this.#live) return;
     this.#live = live;
+    this.#numbers.clear(); // per live period: see the class comment
     if (live) this.#liveSince = performance.now();
     else this.#failPending(feedDown(error));
     this.#handlers?.onState(live);
     this.#onStatus?.(live ? { live } : { live, error });
   }
 }
+
+/** What a feed has heard of one sender's numbered messages in this live period. */
+interface SenderNumbers {
+  /** The number expected next. */
+  next: number;
+  /** Numbers skipped over, with when that was noticed (performance.now()). */
+  readonly missing: Map<number, number>;
+  heardAt: number;
+}
+
+/** More messages than this missed at once is an outage, not a reordering: down at once. */
+const MAX_MISSING = 1000;
+/** A sender not heard for this long (a node that left) is forgotten. */
+const FORGET_SENDER_MS = 5 * 60_000;
 
 /** A publish waiting for acks; `settle` resolves it, or rejects it with an error. */
 interface PendingAck {
@@ -345,6 +411,8 @@ interface FeedMessage {
   by?: unknown;
   from?: unknown;
   nonce?: unknown;
+  /** The sender's message number. */
+  n?: unknown;
   sessionIds?: unknown;
   userIds?: unknown;
 }

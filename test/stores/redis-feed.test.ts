@@ -3,12 +3,14 @@ import type { AddressInfo } from 'node:net';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { StoreUnavailableError } from '../../src/core/errors.ts';
 import type { Invalidation } from '../../src/core/near-cache.ts';
 import { MemoryUserStore } from '../../src/stores/memory.ts';
 import { createRedisSessionStore } from '../../src/stores/redis.ts';
 import { RedisInvalidationFeed } from '../../src/stores/redis-feed.ts';
+import { invalidationChannel } from '../../src/stores/redis-layout.ts';
 import { startRedis, startRedisSentinel } from '../support/redis.ts';
 
 const server = await startRedis();
@@ -61,7 +63,20 @@ async function twoNodes(options: { url?: string; feedUrlA?: string; feedUrlB?: s
     'feeds live',
   );
   await until(() => a.feed.peers === 1 && b.feed.peers === 1, 'feeds know each other');
-  return { a: a.engine, b: b.engine, feedA: a.feed, users };
+  return { a: a.engine, b: b.engine, feedA: a.feed, users, keyPrefix, url };
+}
+
+/**
+ * Another node as the feed sees it, played by hand: numbered heartbeats published on the channel,
+ * some of them never sent (lost on the way), or sent out of order.
+ */
+async function ghostNode(url: string, keyPrefix: string) {
+  const client = createClient({ url });
+  client.on('error', () => {}); // a later test restarts Redis
+  await client.connect();
+  closers.push(() => client.close());
+  return (n: number) =>
+    client.publish(invalidationChannel(keyPrefix), JSON.stringify({ beat: 'ghost', acks: 0, n }));
 }
 
 /** A node's link to the test Redis, through a TCP proxy. */
@@ -139,6 +154,42 @@ describe('near cache over Redis pub/sub', () => {
     assert.equal(b.nearCache?.size, 1);
     await a.revoke(session.id);
     assert.equal((await b.validate(token)).ok, false);
+  });
+
+  it('goes down, flushing its cache, when a message of another node never arrives though later ones do', async () => {
+    // A swapped subscription (Sentinel switchover) or a dropped Cluster bus message loses
+    // messages without silencing the feed: B's own heartbeats still come back.
+    const { a, b, keyPrefix, url } = await twoNodes();
+    const { token, session } = await a.create(user);
+    assert.ok((await b.validate(token)).ok);
+    assert.equal(b.nearCache?.size, 1);
+    // Deleted without a word to the feeds: the invalidation that was lost.
+    const quiet = await createRedisSessionStore(url, { keyPrefix, publishInvalidations: false });
+    closers.push(() => quiet.close());
+    await quiet.delete(session.id);
+    assert.ok((await b.validate(token)).ok, 'served from the cache (the premise)');
+    const ghost = await ghostNode(url, keyPrefix);
+    await ghost(0);
+    await ghost(2); // 1 never arrives
+    // Down at B's next heartbeat after the gap was seen a heartbeat long: the cache is flushed.
+    // (Live again a moment later, when the heartbeat it sends then comes back.)
+    await until(async () => !(await b.validate(token)).ok, 'B refuses the session', 1000);
+    await until(() => b.nearCache?.live === true, 'B live again by itself');
+    assert.equal((await b.validate(token)).ok, false);
+  });
+
+  it('stays live when messages of a node arrive out of order (sent through different nodes)', async () => {
+    const { b, keyPrefix, url } = await twoNodes();
+    const states: boolean[] = [];
+    const ghost = await ghostNode(url, keyPrefix);
+    await ghost(0);
+    await ghost(2);
+    await ghost(1);
+    await ghost(3);
+    const watch = setInterval(() => states.push(b.nearCache?.live === true), 5);
+    await sleep(400); // 8 heartbeat periods
+    clearInterval(watch);
+    assert.ok(states.length > 0 && states.every(Boolean), 'B stayed live');
   });
 
   it('acknowledges a revocation only once a node that hears of it late has evicted it', async () => {
