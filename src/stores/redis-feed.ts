@@ -58,6 +58,15 @@ interface PubSubConnection {
  * other) goes down: it flushes, and is live again at its next heartbeat, within the window a
  * publisher waits for its ack. Numbers are tracked per live period: an outage loses messages
  * anyway, and going down already flushed what they might have invalidated.
+ *
+ * Heard both ways: a node can also lose every message of one peer while it still hears itself
+ * (through Sentinel, each connection moves to a new master on its own, up to a second or more
+ * apart, and the old master keeps taking PUBLISH for a while). So a node is down while a peer it
+ * heard stays silent past that peer's deadline (heard: its heartbeat arrived with no message of
+ * it missing), until the peer is heard again or, gone without a goodbye (a crash), forgotten after
+ * ten deadlines. A publisher waits for an ack missing from a peer until the silent window after
+ * the send, by when that peer, if it missed the message, has noticed the publisher's silence and
+ * gone down. `close()` says goodbye, so the peers of a node shut down normally stay live.
  */
 export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #subscriber: PubSubConnection;
@@ -67,8 +76,8 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #deadlineMs: number;
   readonly #onStatus: RedisFeedOptions['onStatus'];
   readonly #self = randomBytes(12).toString('base64url');
-  /** Other nodes that ack, by feed id: when each was last heard (performance.now()). */
-  readonly #peers = new Map<string, number>();
+  /** Other nodes that ack, by feed id: when each was last heard, and its deadline. */
+  readonly #peers = new Map<string, Peer>();
   /** Published invalidations still waiting for acks, by nonce. */
   readonly #pending = new Map<string, PendingAck>();
   /** Per sender (this node too): the number expected next and the numbers still missing. */
@@ -147,11 +156,24 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     return this.#livePeers().length;
   }
 
+  /** A peer heard before that has been silent past its deadline (not yet forgotten). */
+  #silentPeer(now: number): string | null {
+    for (const [id, peer] of this.#peers) if (now - peer.heardAt > peer.deadlineMs) return id;
+    return null;
+  }
+
   /** Stops the heartbeat and closes both connections. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    // Goodbye, so the peers forget this node instead of going down over its silence.
+    // Bounded: a hung server must not hold up a shutdown.
+    const bye = JSON.stringify({ bye: this.#self, n: this.#sent++ });
+    await Promise.race([
+      publishAnywhere(this.#publisher, this.#channel, bye).catch(() => {}),
+      new Promise((resolve) => setTimeout(resolve, this.#deadlineMs).unref()),
+    ]);
     this.#failPending(
       new StoreUnavailableError('Invalidation feed closed before every node acked.'),
     );
@@ -182,11 +204,13 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     if (this.#live && now - this.#lastBeat > this.#deadlineMs) {
       this.#setLive(false, new Error(`no heartbeat for ${this.#deadlineMs} ms`));
     }
-    for (const [peer, heard] of this.#peers) {
-      if (now - heard > this.#peerWindowMs) this.#peers.delete(peer);
+    for (const [id, peer] of this.#peers) {
+      if (now - peer.heardAt > FORGET_AFTER_DEADLINES * peer.deadlineMs) this.#peers.delete(id);
     }
+    const silent = this.#silentPeer(now);
+    if (silent !== null) this.#setLive(false, new Error(`node ${silent} went silent`));
     this.#checkMissing(now);
-    this.#send({ beat: this.#self, acks: 1 });
+    this.#send({ beat: this.#self, acks: 1, deadline: this.#deadlineMs });
   }
 
   /** Publishes an invalidation; a failure marks the feed down and rejects. */
@@ -207,26 +231,31 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     );
   }
 
-  /** Notes a sender's message number: gaps are remembered, late arrivals fill them. */
-  #count(sender: unknown, n: unknown): void {
-    if (typeof sender !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n)) return;
+  /**
+   * Notes a sender's message number: gaps are remembered, late arrivals fill them. Returns
+   * whether every earlier message of that sender arrived (unnumbered messages: true).
+   */
+  #count(sender: unknown, n: unknown): boolean {
+    if (typeof sender !== 'string' || typeof n !== 'number' || !Number.isSafeInteger(n)) {
+      return true;
+    }
     const now = performance.now();
     const seen = this.#numbers.get(sender);
     if (seen === undefined || !this.#live) {
       this.#numbers.set(sender, { next: n + 1, missing: new Map(), heardAt: now });
-      return;
+      return true;
     }
     seen.heardAt = now;
     if (n < seen.next) {
       seen.missing.delete(n);
-      return;
-    }
-    if (n - seen.next > MAX_MISSING) {
+    } else if (n - seen.next > MAX_MISSING) {
       this.#setLive(false, new Error(`${n - seen.next} messages of a node missed`));
-      return;
+      return false;
+    } else {
+      for (let k = seen.next; k < n; k++) seen.missing.set(k, now);
+      seen.next = n + 1;
     }
-    for (let k = seen.next; k < n; k++) seen.missing.set(k, now);
-    seen.next = n + 1;
+    return seen.missing.size === 0;
   }
 
   /** Down when a message is still missing a heartbeat period after a later one arrived. */
@@ -258,9 +287,10 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     return this.#deadlineMs + 2 * this.#heartbeatMs;
   }
 
-  #livePeers(): [string, number][] {
+  #livePeers(): string[] {
     const now = performance.now();
-    return [...this.#peers].filter(([, heard]) => now - heard <= this.#peerWindowMs);
+    const live = [...this.#peers].filter(([, peer]) => now - peer.heardAt <= this.#peerWindowMs);
+    return live.map(([id]) => id);
   }
 
   /**
@@ -272,6 +302,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
       const pending: PendingAck = {
         acked: new Set(),
         waiting: null,
+        sent: performance.now(),
         timer: undefined,
         settle: (error) => {
           clearTimeout(pending.timer);
@@ -291,16 +322,22 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     });
   }
 
-  /** Waits for the live peers that have not acked yet, until the last of them leaves the window. */
+  /**
+   * Waits for the live peers that have not acked yet, until the silent window after the send: a
+   * peer that missed the message has stopped hearing this node by then, and gone down.
+   */
   #awaitPeers(pending: PendingAck): void {
-    const peers = this.#livePeers().filter(([peer]) => !pending.acked.has(peer));
+    const peers = this.#livePeers().filter((peer) => !pending.acked.has(peer));
     if (peers.length === 0) {
       pending.settle();
       return;
     }
-    pending.waiting = new Set(peers.map(([peer]) => peer));
-    const lastHeard = Math.max(...peers.map(([, heard]) => heard));
-    pending.timer = setTimeout(() => pending.settle(), msUntil(lastHeard + this.#peerWindowMs));
+    pending.waiting = new Set(peers);
+    clearTimeout(pending.timer);
+    pending.timer = setTimeout(
+      () => pending.settle(),
+      msUntil(pending.sent + this.#silentWindowMs),
+    );
   }
 
   /** Rejects every publish still waiting for acks. */
@@ -316,17 +353,29 @@ export class RedisInvalidationFeed implements InvalidationFeed {
       parsed = null;
     }
     const message = parsed as FeedMessage | null;
-    this.#count(message?.beat ?? message?.by ?? message?.from, message?.n);
+    const inOrder = this.#count(
+      message?.beat ?? message?.by ?? message?.from ?? message?.bye,
+      message?.n,
+    );
     if (message?.beat !== undefined) {
+      const now = performance.now();
       if (message.beat !== this.#self) {
-        // Another node's heartbeat: a peer to wait for, if it acks.
-        if (typeof message.beat === 'string' && message.acks === 1) {
-          this.#peers.set(message.beat, performance.now());
+        // Another node's heartbeat: a peer to wait for, if it acks; heard, if none of its
+        // messages went missing.
+        if (typeof message.beat === 'string' && message.acks === 1 && inOrder) {
+          this.#peers.set(message.beat, { heardAt: now, deadlineMs: deadline(message.deadline) });
         }
         return;
       }
-      this.#lastBeat = performance.now();
-      this.#setLive(true);
+      this.#lastBeat = now;
+      if (this.#silentPeer(now) === null) this.#setLive(true);
+      return;
+    }
+    if (message?.bye !== undefined) {
+      if (typeof message.bye === 'string') {
+        this.#peers.delete(message.bye);
+        this.#numbers.delete(message.bye);
+      }
       return;
     }
     if (message?.ack !== undefined) {
@@ -373,6 +422,20 @@ interface SenderNumbers {
   heardAt: number;
 }
 
+/** Another node as heard: when its last heartbeat arrived, and the deadline it announced. */
+interface Peer {
+  readonly heardAt: number;
+  readonly deadlineMs: number;
+}
+
+/** A silent peer is forgotten (a crash, no goodbye) after this many of its deadlines. */
+const FORGET_AFTER_DEADLINES = 10;
+
+/** The deadline a heartbeat announced; an older node's heartbeat announces none: the default. */
+function deadline(value: unknown): number {
+  return typeof value === 'number' && value > 0 && value <= 60_000 ? value : 1000;
+}
+
 /** More messages than this missed at once is an outage, not a reordering: down at once. */
 const MAX_MISSING = 1000;
 /** A sender not heard for this long (a node that left) is forgotten. */
@@ -384,6 +447,8 @@ interface PendingAck {
   readonly acked: Set<string>;
   /** The peers still waited for; null until the peer list is complete (the start-up window). */
   waiting: Set<string> | null;
+  /** When the invalidation was sent (performance.now()). */
+  readonly sent: number;
   timer: NodeJS.Timeout | undefined;
   readonly settle: (error?: Error) => void;
 }
@@ -406,6 +471,10 @@ function feedDown(error: unknown): StoreUnavailableError {
 interface FeedMessage {
   beat?: unknown;
   acks?: unknown;
+  /** With a heartbeat: the sender's deadlineMs. */
+  deadline?: unknown;
+  /** A node closing: forget it. */
+  bye?: unknown;
   ack?: unknown;
   to?: unknown;
   by?: unknown;

@@ -79,6 +79,12 @@ async function recovered(store: string) {
   }
 }
 
+/** Whether a node's near-cache feed is live: its last change logged, if any, was store_up. */
+function feedLive(node: ServerNode): boolean {
+  const changes = node.logs.filter((line) => line.store === 'redis pub/sub (near cache)');
+  return changes.at(-1)?.event !== 'store_down';
+}
+
 /** Requests the outage must not have turned into a 401 or a Set-Cookie. */
 async function expectUnavailable(node: ServerNode, cookie: string, what: string) {
   const me = await whoAmI(node, cookie);
@@ -242,6 +248,9 @@ describe('outages with three nodes on a Redis Cluster and PostgreSQL', { timeout
   it('PostgreSQL stops: sign-in and uncached sessions get 503, /readyz 503, one store_down per node; restart: recovered', async () => {
     const [A, B, C] = nodes as [ServerNode, ServerNode, ServerNode];
     const warm = sessions[0] as SignedIn;
+    // After the Redis outages, B's feed is live again once its own heartbeats and every other
+    // node's come back: only then does it cache.
+    await eventually(() => feedLive(B), 'B near cache live');
     // B holds `warm` in its near cache (validated twice); `cold` is validated by no node yet...
     for (let i = 0; i < 2; i++) assert.equal((await whoAmI(B, warm.cookie)).status, 200);
     const cold = await signIn(B, sessions[1]?.email ?? '');

@@ -75,8 +75,9 @@ async function ghostNode(url: string, keyPrefix: string) {
   client.on('error', () => {}); // a later test restarts Redis
   await client.connect();
   closers.push(() => client.close());
-  return (n: number) =>
-    client.publish(invalidationChannel(keyPrefix), JSON.stringify({ beat: 'ghost', acks: 0, n }));
+  const channel = invalidationChannel(keyPrefix);
+  return (n: number, peer: { acks: 0 | 1; deadline?: number } = { acks: 0 }) =>
+    client.publish(channel, JSON.stringify({ beat: 'ghost', ...peer, n }));
 }
 
 /** A node's link to the test Redis, through a TCP proxy. */
@@ -206,15 +207,45 @@ describe('near cache over Redis pub/sub', () => {
     assert.equal((await b.validate(token)).ok, false);
   });
 
-  it('waits for a silent node only until it drops out of the heartbeat window', async () => {
+  it('goes down while a node it heard is silent, though it hears itself, until that node is forgotten', async () => {
+    // Through Sentinel each connection moves to the new master on its own: for a while B's
+    // publisher and subscriber can both be on the old one (B hears itself) while A's publisher is
+    // on the new one, so B misses A's invalidations and A's heartbeats alike.
+    const { a, b, keyPrefix, url } = await twoNodes();
+    const ghost = await ghostNode(url, keyPrefix);
+    for (let n = 0; n < 4; n++) {
+      await ghost(n, { acks: 1, deadline: 300 });
+      await sleep(50);
+    }
+    const { token, session } = await a.create(user);
+    assert.ok((await b.validate(token)).ok);
+    assert.equal(b.nearCache?.size, 1);
+    // The ghost's invalidation that B never hears: deleted without a word to the feeds.
+    const quiet = await createRedisSessionStore(url, { keyPrefix, publishInvalidations: false });
+    closers.push(() => quiet.close());
+    await quiet.delete(session.id);
+    const silentSince = performance.now();
+    await until(() => b.nearCache?.live === false, 'B down: the ghost went silent', 1000);
+    // Past the ghost's 300 ms deadline, checked every 50 ms; before a publish's 400 ms window.
+    assert.ok(performance.now() - silentSince < 400);
+    assert.equal((await b.validate(token)).ok, false);
+    // Forgotten after ten of its deadlines (a crash): live again without it.
+    await until(() => b.nearCache?.live === true, 'B live again', 5000);
+    assert.ok(performance.now() - silentSince >= 2500, 'stayed down while the ghost counted');
+  });
+
+  it('does not wait for, nor go down over, a node that closed (it says goodbye)', async () => {
     const { a, b, feedA } = await twoNodes();
     const { session } = await a.create(user);
+    await sleep(400); // past A's start-up window (300 + 50 ms), when a publish waits regardless
     await b.close(); // B stops answering and heartbeating, but A heard it a moment ago
     const started = performance.now();
     await a.revoke(session.id);
     const waited = performance.now() - started;
-    assert.ok(waited < 1000, `waited ${Math.round(waited)} ms, more than the 350 ms window`);
+    assert.ok(waited < 100, `waited ${Math.round(waited)} ms for a node that said goodbye`);
     assert.equal(feedA.peers, 0);
+    await sleep(500); // past B's deadline
+    assert.equal(a.nearCache?.live, true);
     const { session: next } = await a.create(user);
     const again = performance.now();
     await a.revoke(next.id);

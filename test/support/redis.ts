@@ -4,7 +4,7 @@
  * Needs `redis-server` and `redis-cli` on PATH (Debian: redis-server, redis-tools).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -157,23 +157,69 @@ async function clusterOk(nodes: readonly RedisServer[], timeoutMs = STARTUP_MS):
 /** A master watched by one Sentinel; `url` is a `redis+sentinel://` URL naming the Sentinel. */
 export interface RedisSentinel {
   readonly url: string;
+  /** The master at start (after a `switchover()`, a replica). */
   readonly master: RedisServer;
   readonly sentinel: RedisServer;
-  /** Stops the Sentinel and the master. Idempotent. */
+  /** The servers started as replicas of `master` (`replicas` option; none by default). */
+  readonly replicas: readonly RedisServer[];
+  /** Stops the Sentinel, the master and the replicas. Idempotent. */
   stop(): Promise<void>;
+  /** The port of the master the Sentinel names now (changes with each `switchover()`). */
+  currentMasterPort(): Promise<number>;
+  /**
+   * A controlled switchover (`SENTINEL FAILOVER`, asked again if the Sentinel aborts it; needs a
+   * replica): the old master stays up, and a master, until the Sentinel reconfigures it. Resolves
+   * once the Sentinel names the new master (`promoted`: performance.now() then; clients move
+   * after it, each when it hears of it); `ready` resolves once the old master is an in-sync
+   * replica of the new one and the Sentinel would accept the next switchover.
+   */
+  switchover(): Promise<{ from: number; to: number; promoted: number; ready: Promise<void> }>;
+}
+
+/** Options of startRedisSentinel. */
+export interface RedisSentinelOptions {
+  /** Replicas of the master (the Sentinel can fail over only with one). @default 0 */
+  replicas?: number;
+  /**
+   * Sentinel timers (`SENTINEL DEBUG`), to make a switchover take ~2 s instead of ~10 s: INFO
+   * every 250 ms instead of 10 s, and an old master reconfigured as a replica 1 s after the
+   * switch (4 × the publish period) instead of 8 s. @default false
+   */
+  fastTimers?: boolean;
 }
 
 /** Starts a master and a Sentinel monitoring it as `name`; waits until the Sentinel names it. */
-export async function startRedisSentinel(name = 'coatcheck'): Promise<RedisSentinel> {
+export async function startRedisSentinel(
+  name = 'coatcheck',
+  options: RedisSentinelOptions = {},
+): Promise<RedisSentinel> {
   const master = await startRedis();
+  const replicas: RedisServer[] = [];
   let sentinel: RedisServer | null = null;
   try {
+    // Every server may become the master: each starts a replica's full sync at once (the default
+    // waits 5 s for more replicas to join the same transfer).
+    if ((options.replicas ?? 0) > 0) {
+      await redisCli(master.port, 'CONFIG', 'SET', 'repl-diskless-sync-delay', '0');
+    }
+    for (let i = 0; i < (options.replicas ?? 0); i++) {
+      replicas.push(
+        await startServer(() => [
+          ...['--appendonly', 'no', '--repl-diskless-sync-delay', '0'],
+          ...['--replicaof', '127.0.0.1', String(master.port)],
+        ]),
+      );
+    }
     sentinel = await startServer(
       () => [],
       `sentinel monitor ${name} 127.0.0.1 ${master.port} 1\n` +
-        `sentinel down-after-milliseconds ${name} 1000\n`,
+        `sentinel down-after-milliseconds ${name} 1000\n` +
+        (replicas.length > 0 ? `sentinel failover-timeout ${name} 10000\n` : ''),
     );
     const port = sentinel.port;
+    if (options.fastTimers) {
+      await redisCli(port, 'SENTINEL', 'DEBUG', 'info-period', '250', 'publish-period', '250');
+    }
     await waitFor(
       async () =>
         (await redisCli(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).includes(
@@ -181,21 +227,102 @@ export async function startRedisSentinel(name = 'coatcheck'): Promise<RedisSenti
         ),
       'the Sentinel to name its master',
     );
+    if (replicas.length > 0) await switchoverReady(port, name, replicas.length);
   } catch (error) {
     await sentinel?.stop();
+    await Promise.all(replicas.map((replica) => replica.stop()));
     await master.stop();
     throw error;
   }
   const watcher = sentinel;
+  const currentMasterPort = async () => {
+    const reply = await redisCli(watcher.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name);
+    return Number(reply.split('\n')[1]);
+  };
   return {
     url: `redis+sentinel://127.0.0.1:${watcher.port}/${name}`,
     master,
     sentinel: watcher,
+    replicas,
+    currentMasterPort,
     stop: async () => {
       await watcher.stop();
+      await Promise.all(replicas.map((replica) => replica.stop()));
       await master.stop();
     },
+    switchover: async () => {
+      const from = await currentMasterPort();
+      let to = from;
+      /** True once a new master is named; false when the Sentinel aborted or refused. */
+      const attempt = async (): Promise<boolean> => {
+        if ((await redisCli(watcher.port, 'SENTINEL', 'FAILOVER', name)) !== 'OK') return false;
+        await waitFor(
+          async () => {
+            to = await currentMasterPort();
+            if (to !== from) return true;
+            const master = await redisCli(watcher.port, 'SENTINEL', 'MASTER', name);
+            if (field(master, 'flags')?.includes('failover_in_progress')) return false;
+            to = await currentMasterPort(); // it may have ended, switched, since the first read
+            return true;
+          },
+          'the Sentinel to name a new master',
+          30_000,
+        ).catch((error: Error) => {
+          const log = readFileSync(join(watcher.dir, 'redis.log'), 'utf8');
+          throw new Error(`${error.message}; the Sentinel's log ends:\n${log.slice(-3000)}`);
+        });
+        return to !== from;
+      };
+      // The Sentinel may still abort a failover it accepted (-failover-abort-no-good-slave, when
+      // the replica's last INFO reply is a little old on a busy machine): then it is asked again.
+      for (let attempts = 1; !(await attempt()); attempts++) {
+        if (attempts === 20) throw new Error(`SENTINEL FAILOVER ${name}: no switchover`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const promoted = performance.now();
+      const ready = switchoverReady(watcher.port, name, replicas.length, from);
+      ready.catch(() => {}); // the caller's await reports it
+      return { from, to, promoted, ready };
+    },
   };
+}
+
+/**
+ * Waits until the Sentinel sees `count` replicas in sync (among them `port`, when given), no
+ * failover in progress, and the master's replicas all report a live link to it.
+ */
+async function switchoverReady(
+  sentinelPort: number,
+  name: string,
+  count: number,
+  port?: number,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const master = await redisCli(sentinelPort, 'SENTINEL', 'MASTER', name);
+      const flags = field(master, 'flags');
+      if (flags !== 'master' || field(master, 'num-slaves') !== String(count)) return false;
+      const replicas = await redisCli(sentinelPort, 'SENTINEL', 'REPLICAS', name);
+      const entries = replicas.split(/\n(?=name\n)/).filter((entry) => entry.startsWith('name'));
+      const synced = entries.filter(
+        (entry) =>
+          field(entry, 'flags') === 'slave' &&
+          field(entry, 'master-link-status') === 'ok' &&
+          field(entry, 'role-reported') === 'slave',
+      );
+      if (synced.length !== count) return false;
+      return port === undefined || synced.some((entry) => field(entry, 'port') === String(port));
+    },
+    'the replicas in sync and the Sentinel ready for a switchover',
+    30_000,
+  );
+}
+
+/** A field of redis-cli's rendering of a flat key/value reply (one item a line). */
+function field(reply: string, key: string): string | undefined {
+  const lines = reply.split('\n');
+  const at = lines.indexOf(key);
+  return at === -1 ? undefined : lines[at + 1];
 }
 
 /** Spawns one server on a free port, retrying another port when it loses a race for it. */
