@@ -100,6 +100,22 @@ async function plugin(app: FastifyInstance, options: AdapterOptions): Promise<vo
   app.decorateRequest('csrfToken', function (this: FastifyRequest) {
     return this.auth ? formToken(this.auth) : null;
   });
+  /** Applies a resolved session to the request; a plain function, not a closure per request. */
+  const settle = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: (error?: Error) => void,
+    resolution: Resolution,
+  ) => {
+    if (resolution.kind === 'throttled') {
+      return void sendProblem(reply, new ThrottledError(resolution.retryAfterSeconds));
+    }
+    if (resolution.kind === 'refused') {
+      reply.header('set-cookie', config.clearingCookie).header('cache-control', 'no-store');
+    }
+    if (resolution.kind === 'signed-in') request.auth = resolution.auth;
+    done();
+  };
   // Callback-style hooks: no promise per request on the hot path (fastify's own advice).
   app.addHook('onRequest', (request, reply, done) => {
     const method = request.method;
@@ -108,23 +124,16 @@ async function plugin(app: FastifyInstance, options: AdapterOptions): Promise<vo
       const refusal = checkOrigin(config, { method, headers, host: request.headers.host });
       if (refusal) return void sendProblem(reply, refusal);
     }
-    const settle = (resolution: Resolution) => {
-      if (resolution.kind === 'throttled') {
-        return void sendProblem(reply, new ThrottledError(resolution.retryAfterSeconds));
-      }
-      if (resolution.kind === 'refused') {
-        reply.header('set-cookie', config.clearingCookie).header('cache-control', 'no-store');
-      }
-      if (resolution.kind === 'signed-in') request.auth = resolution.auth;
-      done();
-    };
-    const pending = resolveSession(config, request.headers.cookie, request.ip ?? null);
-    if (!(pending instanceof Promise)) return settle(pending);
-    pending.then(settle, (error: unknown) => {
-      if (!(error instanceof StoreUnavailableError)) return done(error as Error);
-      report(error, request);
-      sendProblem(reply, error);
-    });
+    const pending = resolveSession(config, request.headers.cookie, ipOf(request));
+    if (!(pending instanceof Promise)) return settle(request, reply, done, pending);
+    pending.then(
+      (resolution) => settle(request, reply, done, resolution),
+      (error: unknown) => {
+        if (!(error instanceof StoreUnavailableError)) return done(error as Error);
+        report(error, request);
+        sendProblem(reply, error);
+      },
+    );
   });
   app.addHook('preHandler', (request, reply, done) => {
     const auth = request.auth;
@@ -241,7 +250,17 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** IP (`request.ip`, which honours Fastify's `trustProxy`) and user agent. */
+/**
+ * `request.ip`, which honours Fastify's `trustProxy`. Without it (Fastify then defines no `ips`)
+ * that getter is `request.raw.socket?.remoteAddress`, read here directly: through Fastify's getter
+ * chain it cost ~1.3k instructions a request (callgrind), 1.5% of a bare route.
+ */
+function ipOf(request: FastifyRequest): string | null {
+  if ('ips' in request) return request.ip ?? null;
+  return request.raw.socket?.remoteAddress ?? null;
+}
+
+/** IP (`ipOf`) and user agent. */
 function clientOf(request: FastifyRequest): ClientInfo {
-  return { ip: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null };
+  return { ip: ipOf(request), userAgent: request.headers['user-agent'] ?? null };
 }

@@ -93,6 +93,26 @@ describe('fastify adapter, beyond the contract', () => {
     await app.close();
   });
 
+  test('throttles by the socket address, or by X-Forwarded-For only under trustProxy', async () => {
+    const user = await fx.createUser();
+    const cookie = `${COOKIE}=${await fx.tokenFor(user)}`;
+    const headers = { cookie, 'x-forwarded-for': '203.0.113.7' };
+    for (const [trustProxy, expected] of [
+      [false, '127.0.0.1'],
+      [true, '203.0.113.7'],
+    ] as const) {
+      const app = Fastify({ trustProxy });
+      await app.register(coatcheck, { engine: fx.engine });
+      app.get('/me', async (request) => ({ id: request.auth?.user.id ?? null }));
+      const base = await app.listen({ port: 0, host: '127.0.0.1' });
+      fx.limiter.keys.length = 0;
+      const res = await fetch(`${base}/me`, { headers });
+      assert.deepEqual(await res.json(), { id: user.id });
+      assert.deepEqual(fx.limiter.keys, [expected]);
+      await app.close();
+    }
+  });
+
   test('registering with bad options fails at start-up with ConfigError', async () => {
     const app = Fastify();
     // @ts-expect-error: no engine, as from untyped JavaScript
