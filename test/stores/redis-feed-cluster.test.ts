@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { connect, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionEngine } from '../../src/core/engine.ts';
@@ -8,6 +6,7 @@ import { MemoryUserStore } from '../../src/stores/memory.ts';
 import { createRedisSessionStore } from '../../src/stores/redis.ts';
 import { RedisInvalidationFeed } from '../../src/stores/redis-feed.ts';
 import { redisCli, startRedisCluster } from '../support/redis.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 // The feed's subscriber in a Cluster, cut off without a sound (a partition that sends no RST).
 // Each Cluster node sits behind a TCP proxy and announces the proxy's port (cluster-announce-port),
@@ -15,7 +14,7 @@ import { redisCli, startRedisCluster } from '../support/redis.ts';
 // what Redis sends to it.
 
 const cluster = await startRedisCluster();
-const proxies = await Promise.all(cluster.nodes.map((node) => proxy(node.port)));
+const proxies = await Promise.all(cluster.nodes.map((node) => startTcpProxy(node.port)));
 const closers: (() => Promise<unknown>)[] = [];
 after(async () => {
   for (const close of closers.reverse()) await close().catch(() => {});
@@ -34,42 +33,6 @@ await until(
   10_000,
 );
 const url = `redis+cluster://${proxies.map((p) => `127.0.0.1:${p.port}`).join(',')}`;
-
-/** A TCP proxy to one Cluster node. */
-async function proxy(port: number) {
-  const sockets = new Set<Socket>();
-  const subscribers = new Set<Socket>();
-  const silenced = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on('data', (chunk: Buffer) => {
-      if (/SUBSCRIBE/i.test(chunk.toString('latin1'))) subscribers.add(client);
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => silenced.has(client) || client.write(chunk));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    /** From now on, drops what Redis sends to the subscribed connections open now. */
-    silenceSubscribers: () => {
-      for (const socket of subscribers) silenced.add(socket);
-    },
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    },
-  };
-}
 
 const user = {
   id: 'u1',

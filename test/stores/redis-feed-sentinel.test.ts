@@ -10,7 +10,6 @@
  * token at its next request (or fails closed with StoreUnavailableError); it never serves it.
  */
 import assert from 'node:assert/strict';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
@@ -21,6 +20,7 @@ import { createRedisSessionStore } from '../../src/stores/redis.ts';
 import { RedisInvalidationFeed } from '../../src/stores/redis-feed.ts';
 import { sessionKey } from '../../src/stores/redis-layout.ts';
 import { type RedisSentinel, redisCli, startRedisSentinel } from '../support/redis.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 const NAME = 'coatcheck-switchover';
 const WORKERS = 8;
@@ -96,29 +96,9 @@ after(async () => {
  * hears of a switchover, and asks where the master went, later than the others.
  */
 async function slowSentinelLink(delayMs: number): Promise<string> {
-  const sockets = new Set<Socket>();
-  const proxy = createServer((client) => {
-    const upstream = connect(sentinel.sentinel.port, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    upstream.on('data', (chunk: Buffer) => {
-      setTimeout(() => client.writable && client.write(chunk), delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  closers.push(async () => {
-    for (const socket of sockets) socket.destroy();
-    proxy.close();
-  });
-  return `redis+sentinel://127.0.0.1:${(proxy.address() as AddressInfo).port}/${NAME}`;
+  const proxy = await startTcpProxy(sentinel.sentinel.port, { delayMs });
+  closers.push(async () => proxy.close());
+  return `redis+sentinel://127.0.0.1:${proxy.port}/${NAME}`;
 }
 
 /** Two nodes on their own key prefix, with production feed timings; live and knowing each other. */

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { connect, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
@@ -12,6 +10,7 @@ import { createRedisSessionStore } from '../../src/stores/redis.ts';
 import { RedisInvalidationFeed } from '../../src/stores/redis-feed.ts';
 import { invalidationChannel } from '../../src/stores/redis-layout.ts';
 import { startRedis, startRedisSentinel } from '../support/redis.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 const server = await startRedis();
 const closers: (() => Promise<unknown>)[] = [];
@@ -80,63 +79,11 @@ async function ghostNode(url: string, keyPrefix: string) {
     client.publish(channel, JSON.stringify({ beat: 'ghost', ...peer, n }));
 }
 
-/** A node's link to the test Redis, through a TCP proxy. */
-interface Link {
-  readonly url: string;
-  /**
-   * From now on, drops what Redis sends to the subscribed connections open now: a silently dead
-   * subscription (a reconnection, after a later test restarts Redis, is heard again).
-   */
-  silenceSubscriber(): void;
-  /** Cuts every connection open so far (the node sees them close and reconnects). */
-  drop(): void;
-}
-
-/**
- * A TCP proxy to the test Redis that holds back everything Redis sends by `delayMs`: a node whose
- * invalidations arrive late (a slow link, a busy host). What the node sends is not delayed.
- */
-async function proxyLink(delayMs = 0): Promise<Link> {
-  const { hostname, port } = new URL(server.url);
-  const sockets = new Set<Socket>();
-  const subscribers = new Set<Socket>();
-  const silenced = new Set<Socket>();
-  const proxy = createServer((client) => {
-    const upstream = connect(Number(port), hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        sockets.delete(socket);
-        subscribers.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on('data', (chunk: Buffer) => {
-      if (/SUBSCRIBE/i.test(chunk.toString('latin1'))) subscribers.add(client);
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      if (silenced.has(client)) return;
-      setTimeout(() => client.writable && client.write(chunk), delayMs);
-    });
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const drop = () => {
-    for (const socket of sockets) socket.destroy();
-  };
-  closers.push(async () => {
-    drop();
-    proxy.close();
-  });
-  return {
-    url: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-    silenceSubscriber: () => {
-      for (const socket of subscribers) silenced.add(socket);
-    },
-    drop,
-  };
+/** A node's link to the test Redis, through a TCP proxy that holds back what Redis sends. */
+async function proxyLink(delayMs = 0) {
+  const proxy = await startTcpProxy(Number(new URL(server.url).port), { delayMs });
+  closers.push(async () => proxy.close());
+  return { ...proxy, url: `redis://127.0.0.1:${proxy.port}` };
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string, ms = 3000) {
@@ -261,7 +208,7 @@ describe('near cache over Redis pub/sub', () => {
       feedUrlA: linkA.url,
       feedUrlB: (await proxyLink(100)).url,
     });
-    linkA.silenceSubscriber();
+    linkA.silenceSubscribers();
     await until(() => a.nearCache?.live === false && feedA.peers === 0, 'A down, B forgotten');
     const { token, session } = await a.create(user);
     assert.ok((await b.validate(token)).ok);
@@ -278,7 +225,7 @@ describe('near cache over Redis pub/sub', () => {
     // node would bypass its cache, and wait out every revocation, until restarted.
     const linkA = await proxyLink();
     const { a, b, feedA } = await twoNodes({ feedUrlA: linkA.url });
-    linkA.silenceSubscriber();
+    linkA.silenceSubscribers();
     await until(() => a.nearCache?.live === false, 'A down');
     await until(() => a.nearCache?.live === true && feedA.peers === 1, 'A live again', 5000);
     const { token, session } = await a.create(user);
