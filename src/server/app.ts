@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
+import { isSafeMethod } from '../core/origin.ts';
 import type { AppEnv } from './context.ts';
-import { crossOriginProtection } from './http/cross-origin.ts';
 import { envelope } from './http/envelope.ts';
 import { errorHandler, notFoundHandler, refuseOtherMethods } from './http/errors.ts';
 import { createProxyTrust } from './http/proxy-trust.ts';
@@ -28,11 +28,14 @@ export function createApp(services: Services): Hono<AppEnv> {
 
   // Outermost first: each layer sees the final response of the layers inside it.
   app.use(envelope(services, proxies));
-  app.use(crossOriginProtection(services));
   // Before the session layer: a scrape's Bearer token is the metrics token, not a session token,
   // and a probe's answer must not depend on a cookie it sends (no store read, no guess throttle).
-  app.route('/', metricsRoutes(services));
-  app.route('/', healthRoutes(services));
+  // Safe methods only, so no unsafe request reaches a handler before the cross-origin check.
+  for (const early of [metricsRoutes(services), healthRoutes(services)]) {
+    assertSafeMethodsOnly(early);
+    app.route('/', early);
+  }
+  // Cross-origin protection, then the session (one layer, see http/session.ts).
   app.use(sessionResolver(services));
 
   app.route('/', authRoutes(services));
@@ -46,4 +49,16 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.onError(errorHandler(services));
   app.notFound(notFoundHandler);
   return app;
+}
+
+/**
+ * Routes mounted before the cross-origin check (http/session.ts runs it) must not change state:
+ * a route for an unsafe method there would be reached by a cross-site form post.
+ */
+function assertSafeMethodsOnly(routes: Hono<AppEnv>): void {
+  for (const { method, path } of routes.routes) {
+    if (!isSafeMethod(method)) {
+      throw new Error(`${method} ${path} is mounted before the cross-origin check`);
+    }
+  }
 }

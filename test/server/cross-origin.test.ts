@@ -106,6 +106,15 @@ describe('attacks from another site are refused and change nothing', () => {
     assert.equal(await h.services.users.findByEmail('planted@example.test'), null);
   });
 
+  // The metrics and health routes are mounted before the layer that runs the check (app.ts): an
+  // unsafe request there must still meet the check, before the 405.
+  test('a cross-site POST to /metrics or /healthz is 403, not 405', async () => {
+    for (const path of ['/metrics', '/healthz', '/readyz']) {
+      const res = await h.request(path, { method: 'POST', headers: CROSS_SITE });
+      await assertProblem(res, 403, 'cross_origin_rejected');
+    }
+  });
+
   test('each refusal is logged as a csrf_reject warning with ip, reason and path', async () => {
     const before = h.events('csrf_reject').length;
     await h.request('/auth/logout', { method: 'POST', headers: { origin: 'null' } });

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { batchedDestination } from '../../src/server/log-destination.ts';
+import { batchedDestination, stdoutSink } from '../../src/server/log-destination.ts';
 import { createLogger } from '../../src/server/logger.ts';
 
 describe('batched log destination', () => {
@@ -41,6 +44,21 @@ describe('batched log destination', () => {
         assert.match(run.stdout, /"msg":"crashing"/);
         assert.equal(run.status, 1);
       } else assert.equal(run.status, 3);
+    }
+  });
+
+  it('the stdout sink writes each text whole and in order, multi-byte characters included', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'coatcheck-sink-'));
+    try {
+      const file = join(dir, 'out.log');
+      const fd = openSync(file, 'w');
+      const sink = stdoutSink(fd);
+      const texts = ['{"msg":"a"}\n', '{"msg":"é ✓ 𝄞"}\n', `${'x'.repeat(100_000)}\n`];
+      for (const text of texts) sink.write(text);
+      closeSync(fd);
+      assert.equal(readFileSync(file, 'utf8'), texts.join(''));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

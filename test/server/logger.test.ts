@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { compileRedaction } from '../../src/server/log-redact.ts';
-import { accessLogWriter, createLogger, REDACT_PATHS } from '../../src/server/logger.ts';
+import { accessLogWriter, createLogger, logTime, REDACT_PATHS } from '../../src/server/logger.ts';
 
 // A log line is read by more people than the database is. Whatever a caller passes by mistake — a
 // request's headers, a body with a password, a token — leaves the process as "[redacted]".
@@ -142,5 +142,16 @@ describe('access-log line', () => {
     assert.equal(lines[0]?.severity, 'info');
     assert.equal(lines[0]?.msg, 'request');
     assert.equal(lines[0]?.route, '/auth/session');
+  });
+});
+
+describe('log timestamps', () => {
+  test('logTime is toISOString, within a second, across seconds and days, and out of range', () => {
+    const start = Date.UTC(2026, 11, 31, 23, 59, 58, 990);
+    const times = [0, 999, 1000, Date.now(), 253_402_300_799_999, 253_402_300_800_000, -1, 1.5];
+    for (let ms = start; ms < start + 2500; ms++) times.push(ms);
+    // Back in time too (a clock stepped backwards): nothing kept from a later second is reused.
+    times.push(start + 1000, start, start + 999, start - 1);
+    for (const ms of times) assert.equal(logTime(ms), new Date(ms).toISOString(), String(ms));
   });
 });
