@@ -541,8 +541,9 @@ What remains: the largest single cost in every server's profile is the kernel wr
 response (\`writeUtf8String\`, 20–55% of samples in this VM), which instruction counts do not
 see. Counted one request at a time, the access-log line costs ~24k instructions (near cache
 with and without it, one run each: 239.0k and 215.1k): one line per event-loop turn pays for the turn's
-\`setImmediate\` and for sonic-boom's synchronous write of it alone, where under load a turn
-batches several lines into one write. Without the near cache each request also pays a
+\`setImmediate\` and for the synchronous write of it alone, where under load a turn
+batches several lines into one write (sonic-boom wrote it then; a plain \`fs.writeSync\` writer
+now, ~7k instructions a line less). Without the near cache each request also pays a
 Redis round trip (node-redis, ~28k instructions for a GET, plus the socket write and the reply)
 and a SQLite read of the user: a SQLite read transaction in WAL mode takes and releases a shared
 lock with two \`fcntl\` calls, ~7 µs here against ~1.7 µs for the same SELECT inside an open
