@@ -66,6 +66,26 @@ async function twoNodes(options: { url?: string; feedUrlA?: string; feedUrlB?: s
 }
 
 /**
+ * A session of A's, cached by B, then deleted behind the feeds' backs: an invalidation B never
+ * hears. Returns its token.
+ */
+async function cachedOnBThenLost(nodes: {
+  a: SessionEngine;
+  b: SessionEngine;
+  keyPrefix: string;
+  url: string;
+}) {
+  const { token, session } = await nodes.a.create(user);
+  assert.ok((await nodes.b.validate(token)).ok);
+  assert.equal(nodes.b.nearCache?.size, 1);
+  const { keyPrefix, url } = nodes;
+  const quiet = await createRedisSessionStore(url, { keyPrefix, publishInvalidations: false });
+  closers.push(() => quiet.close());
+  await quiet.delete(session.id);
+  return token;
+}
+
+/**
  * Another node as the feed sees it, played by hand: numbered heartbeats published on the channel,
  * some of them never sent (lost on the way), or sent out of order.
  */
@@ -107,14 +127,9 @@ describe('near cache over Redis pub/sub', () => {
   it('goes down, flushing its cache, when a message of another node never arrives though later ones do', async () => {
     // A swapped subscription (Sentinel switchover) or a dropped Cluster bus message loses
     // messages without silencing the feed: B's own heartbeats still come back.
-    const { a, b, keyPrefix, url } = await twoNodes();
-    const { token, session } = await a.create(user);
-    assert.ok((await b.validate(token)).ok);
-    assert.equal(b.nearCache?.size, 1);
-    // Deleted without a word to the feeds: the invalidation that was lost.
-    const quiet = await createRedisSessionStore(url, { keyPrefix, publishInvalidations: false });
-    closers.push(() => quiet.close());
-    await quiet.delete(session.id);
+    const nodes = await twoNodes();
+    const { b, keyPrefix, url } = nodes;
+    const token = await cachedOnBThenLost(nodes);
     assert.ok((await b.validate(token)).ok, 'served from the cache (the premise)');
     const ghost = await ghostNode(url, keyPrefix);
     await ghost(0);
@@ -164,13 +179,7 @@ describe('near cache over Redis pub/sub', () => {
       await ghost(n, { acks: 1, deadline: 300 });
       await sleep(50);
     }
-    const { token, session } = await a.create(user);
-    assert.ok((await b.validate(token)).ok);
-    assert.equal(b.nearCache?.size, 1);
-    // The ghost's invalidation that B never hears: deleted without a word to the feeds.
-    const quiet = await createRedisSessionStore(url, { keyPrefix, publishInvalidations: false });
-    closers.push(() => quiet.close());
-    await quiet.delete(session.id);
+    const token = await cachedOnBThenLost({ a, b, keyPrefix, url }); // the ghost's invalidation
     const silentSince = performance.now();
     await until(() => b.nearCache?.live === false, 'B down: the ghost went silent', 1000);
     // Past the ghost's 300 ms deadline, checked every 50 ms; before a publish's 400 ms window.
