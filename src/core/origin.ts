@@ -75,7 +75,6 @@ const SEC_FETCH_SITE: OriginCheckResult = Object.freeze({ ok: false, reason: 'se
 const ORIGIN_NULL: OriginCheckResult = Object.freeze({ ok: false, reason: 'origin-null' });
 const ORIGIN_MISMATCH: OriginCheckResult = Object.freeze({ ok: false, reason: 'origin-mismatch' });
 
-/** Validates the options once (ConfigError naming the bad value) and returns a frozen check. */
 /**
  * True for the methods the cross-origin check always lets through (GET, HEAD, OPTIONS), which
  * must therefore never change state; everything that skips a check for them uses this.
@@ -84,6 +83,7 @@ export function isSafeMethod(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS';
 }
 
+/** Validates the options once (ConfigError naming the bad value) and returns a frozen check. */
 export function createOriginCheck(options: OriginCheckOptions = {}): OriginCheck {
   const trusted = (options.trustedOrigins ?? []).map((o) => canonicalOrigin(o, 'Trusted origin'));
   const trustedSet = new Set(trusted);
