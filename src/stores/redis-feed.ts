@@ -82,9 +82,8 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #pending = new Map<string, PendingAck>();
   /** Per sender (this node too): the number expected next and the numbers still missing. */
   readonly #numbers = new Map<string, SenderNumbers>();
-  /** The number of this feed's next message. */
+  /** The number of this feed's next message (an invalidation's nonce too). */
   #sent = 0;
-  #sequence = 0;
   #handlers: FeedHandlers | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastBeat = 0;
@@ -129,16 +128,17 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   }
 
   /**
-   * Publishes to every node and resolves once each live node has acked (or, silent, has dropped
-   * out of the window). While this node's feed is down, or when it goes down before the acks are
+   * Publishes to every node and resolves once each live node has acked (one that does not, at the
+   * silent window after the send). While this node's feed is down, or when it goes down before the acks are
    * in, acks cannot be heard: it resolves after the silent window instead, when every node still
    * live has evicted. Rejects with StoreUnavailableError when Redis cannot take the message or the
    * feed is closed.
    */
   async publish(invalidation: Invalidation): Promise<void> {
     if (this.#closed) throw new StoreUnavailableError('Invalidation feed closed.');
-    const nonce = String(++this.#sequence);
-    const text = JSON.stringify({ ...invalidation, from: this.#self, nonce, n: this.#sent++ });
+    const n = this.#sent++;
+    const nonce = String(n);
+    const text = JSON.stringify({ ...invalidation, from: this.#self, nonce, n });
     const acked = this.#live ? this.#awaitAcks(nonce) : Promise.reject(feedDown(undefined));
     acked.catch(() => {}); // when the send fails, its error is the one reported
     await this.#sendInvalidation(text);
@@ -162,16 +162,15 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     return null;
   }
 
-  /** Stops the heartbeat and closes both connections. */
+  /** Says goodbye, stops the heartbeat and closes both connections. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     // Goodbye, so the peers forget this node instead of going down over its silence.
     // Bounded: a hung server must not hold up a shutdown.
-    const bye = JSON.stringify({ bye: this.#self, n: this.#sent++ });
     await Promise.race([
-      publishAnywhere(this.#publisher, this.#channel, bye).catch(() => {}),
+      this.#send({ bye: this.#self }),
       new Promise((resolve) => setTimeout(resolve, this.#deadlineMs).unref()),
     ]);
     this.#failPending(
@@ -223,10 +222,13 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     }
   }
 
-  /** Publishes a feed message of our own (heartbeat, ack); a failure marks the feed down. */
-  #send(body: object): void {
+  /**
+   * Publishes a feed message of our own (heartbeat, ack, goodbye), numbered; a failure marks the
+   * feed down. The promise never rejects: callers need not wait for it.
+   */
+  #send(body: object): Promise<void> {
     const text = JSON.stringify({ ...body, n: this.#sent++ });
-    publishAnywhere(this.#publisher, this.#channel, text).catch((error: unknown) =>
+    return publishAnywhere(this.#publisher, this.#channel, text).catch((error: unknown) =>
       this.#setLive(false, error),
     );
   }
@@ -294,8 +296,8 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   }
 
   /**
-   * Resolves when every live peer acked `nonce`, or when the last silent one leaves the window;
-   * rejects if the feed goes down meanwhile. Call only while live.
+   * Resolves when every live peer acked `nonce`, or at the silent window after the send; rejects
+   * if the feed goes down meanwhile. Call only while live.
    */
   #awaitAcks(nonce: string): Promise<void> {
     return new Promise((resolve, reject) => {
