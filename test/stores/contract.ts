@@ -64,6 +64,43 @@ export function makeSession(
   return { record, token, secret };
 }
 
+/**
+ * 100 rounds: a session created through `one`, rotated through `two` while `revoke` runs 0–3 ms
+ * later (before, during and after the rotation's commit). `revoke` must find `previous` live
+ * (true, or a count of at least 1), and whichever took effect first, neither session may be left
+ * in either store: `next` exists only if it was rotated out of `previous`.
+ */
+async function raceRotations(
+  one: SessionStore,
+  two: SessionStore,
+  prefix: string,
+  revoke: (user: string, previous: SessionRecord) => Promise<boolean | number>,
+): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    const user = `${prefix}-${round}`;
+    const previous = makeSession(user).record;
+    const next = makeSession(user).record;
+    await one.create(previous);
+    const [won, found] = await Promise.all([
+      two.rotate({
+        previousId: previous.id,
+        next,
+        graceUntil: Date.now() + 30_000,
+        tombstoneExpiresAt: Date.now() + HOUR,
+      }),
+      sleep(Math.random() * 3).then(() => revoke(user, previous)),
+    ]);
+    const state = `round ${round}, rotate returned ${won}`;
+    const live = found === true || (typeof found === 'number' && found >= 1);
+    assert.ok(live, `${state}: the revoke found no live session (${found})`);
+    for (const store of [one, two]) {
+      assert.equal(await store.get(previous.id), null, `${state}: previous survived`);
+      assert.equal(await store.get(next.id), null, `${state}: next is alive`);
+      assert.deepEqual(await store.listByUser(user), [], `${state}: sessions listed`);
+    }
+  }
+}
+
 /** Plain, comparable form: hash bytes as an array (Buffer vs Uint8Array must not matter). */
 function plain(record: SessionRecord | null) {
   return record === null ? null : { ...record, secretHash: [...record.secretHash] };
@@ -248,62 +285,18 @@ export function sessionStoreContract(
 
     it(
       'a revoke-all racing a rotation leaves neither session alive (100 races)',
-      runPair(async ([one, two]) => {
-        for (let round = 0; round < 100; round++) {
-          const user = `racer-${round}`;
-          const previous = makeSession(user).record;
-          const next = makeSession(user).record;
-          await one.create(previous);
-          // 0–3 ms apart: the revoke-all lands before, during and after the rotation's commit.
-          const [won, revoked] = await Promise.all([
-            two.rotate({
-              previousId: previous.id,
-              next,
-              graceUntil: Date.now() + 30_000,
-              tombstoneExpiresAt: Date.now() + HOUR,
-            }),
-            sleep(Math.random() * 3).then(() => one.deleteByUser({ userId: user })),
-          ]);
-          // Whichever took effect first, both sessions are gone: `previous` was live when the
-          // revoke-all started, and `next` exists only if it was rotated out of `previous`.
-          const state = `round ${round}, rotate returned ${won}`;
-          assert.ok(revoked >= 1, `${state}: revoke-all counted ${revoked} live sessions`);
-          for (const store of [one, two]) {
-            assert.equal(await store.get(previous.id), null, `${state}: previous survived`);
-            assert.equal(await store.get(next.id), null, `${state}: next is alive`);
-            assert.deepEqual(await store.listByUser(user), [], `${state}: sessions listed`);
-          }
-        }
-      }),
+      runPair(([one, two]) =>
+        raceRotations(one, two, 'racer', (user) => one.deleteByUser({ userId: user })),
+      ),
     );
 
     it(
       "an engine's revoke racing a rotation leaves neither session alive (100 races)",
-      runPair(async ([one, two]) => {
+      runPair(([one, two]) => {
         // The engine follows `replacedBy` after each delete; the store's part is that each call is
         // atomic on its record, so the rotation commits first or finds `previous` gone.
         const engine = new SessionEngine({ store: one, users: { findById: () => null } });
-        for (let round = 0; round < 100; round++) {
-          const user = `revoker-${round}`;
-          const previous = makeSession(user).record;
-          const next = makeSession(user).record;
-          await one.create(previous);
-          const [won, revoked] = await Promise.all([
-            two.rotate({
-              previousId: previous.id,
-              next,
-              graceUntil: Date.now() + 30_000,
-              tombstoneExpiresAt: Date.now() + HOUR,
-            }),
-            sleep(Math.random() * 3).then(() => engine.revoke(previous.id)),
-          ]);
-          const state = `round ${round}, rotate returned ${won}`;
-          assert.equal(revoked, true, `${state}: the revoke did not find previous`);
-          for (const store of [one, two]) {
-            assert.equal(await store.get(previous.id), null, `${state}: previous survived`);
-            assert.equal(await store.get(next.id), null, `${state}: next is alive`);
-          }
-        }
+        return raceRotations(one, two, 'revoker', (_user, previous) => engine.revoke(previous.id));
       }),
     );
 
