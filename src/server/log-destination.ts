@@ -63,6 +63,7 @@ export function stdoutSink(fd = 1): DestinationStream {
       for (;;) {
         let written: number;
         try {
+          // Two calls for writeSync's two overloads (string, buffer): a union matches neither.
           written = typeof rest === 'string' ? writeSync(fd, rest) : writeSync(fd, rest);
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
