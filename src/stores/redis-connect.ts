@@ -30,6 +30,13 @@ export interface RedisConnectOptions {
    * @default none
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * Sentinel only: a second connection to the master, for `acquire()` (every other command stays
+   * on the first). The store leases it for good for its WAIT after a revocation
+   * (./redis-sessions.ts), which blocks the connection it is sent on until a replica answers.
+   * @default false
+   */
+  readonly leasedConnection?: boolean;
 }
 
 /** A node-redis client, Cluster or Sentinel connection for `target`, not yet connected. */
@@ -68,6 +75,7 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
     nodeClientOptions: { socket: tlsSocket, ...auth, ...common },
     sentinelClientOptions: { socket: tlsSocket, ...common },
     passthroughClientErrorEvents: true,
+    ...(options.leasedConnection === true && { masterPoolSize: 2, reserveClient: true }),
   });
 }
 

@@ -25,6 +25,17 @@
  * session cap bounds anyway.
  * Round trips: get 1 (one GET); create 2; touch 3 (read owner, raise index, renew); rotate 4;
  * delete 2; deleteByUser 3 + one per rotation-chain link; listByUser 2 (the GETs are pipelined).
+ * Through Sentinel, a revoking write (delete, deleteByUser, rotate's tombstone) adds a WAIT.
+ *
+ * Durability of revocations. Replication is asynchronous: a write a master acknowledged is lost
+ * when a replica that lacks it is promoted, and in a Sentinel switchover the old master goes on
+ * taking writes until the clients move (up to a second or more), all of them lost when it turns
+ * replica. A lost revocation brings a session back. So through Sentinel a revoking write resolves
+ * only once `revocationReplicas` replicas hold it: WAIT, on a master connection leased for the
+ * store's life (WAIT blocks the connection it is sent on; node-redis builds a whole command class
+ * per lease, measured at 20-50 ms, so one lease is kept rather than one taken per revocation). A
+ * deposed master has no replica left and cannot confirm: the revocation fails
+ * (StoreUnavailableError, a 503) and a retry goes to the new master.
  */
 import { StoreUnavailableError } from '../core/errors.ts';
 import type { DeletedSession, SessionRecord, SessionStore, SessionTouch } from '../core/store.ts';
@@ -57,6 +68,14 @@ export interface RedisSessionStoreOptions {
   timeoutMs?: number;
   /** Called on each change between reachable and unreachable (once per outage, not per call). */
   onStatus?: RedisStatusListener;
+  /**
+   * Through Sentinel: how many replicas must hold a revocation before it resolves (design above);
+   * fewer within `timeoutMs / 2` fails it with StoreUnavailableError. 0 accepts losing revocations
+   * in a failover. Above 0 the store leases one master connection for good, so a connection of
+   * your own needs `masterPoolSize: 2, reserveClient: true` (createRedisSessionStore's have it, and
+   * default this to 1). Ignored elsewhere. @default 0
+   */
+  revocationReplicas?: number;
 }
 
 /**
@@ -70,6 +89,9 @@ export class RedisSessionStore implements SessionStore {
   readonly #now: () => number;
   readonly #channel: string | null;
   readonly #guard: ConnectionGuard;
+  readonly #replicas: number;
+  readonly #waitMs: number;
+  #lease: Promise<S.ScriptRunner & LeasedClient> | undefined;
 
   /** Uses a node-redis client, Cluster or Sentinel connection; `close()` closes it. */
   constructor(connection: RedisConnection, options: RedisSessionStoreOptions = {}) {
@@ -78,6 +100,8 @@ export class RedisSessionStore implements SessionStore {
     this.#now = options.now ?? Date.now;
     this.#channel =
       options.publishInvalidations === false ? null : L.invalidationChannel(this.#prefix);
+    this.#replicas = isSentinel(connection) ? (options.revocationReplicas ?? 0) : 0;
+    this.#waitMs = Math.max(1, Math.floor((options.timeoutMs ?? 1000) / 2)); // WAIT 0: for ever
     this.#guard = new ConnectionGuard(
       connection,
       options.timeoutMs ?? 1000,
@@ -130,12 +154,14 @@ export class RedisSessionStore implements SessionStore {
       }
       // `next` is stored and indexed before `previous` points at it (invariant 3).
       await this.#insert(next, { id: previousId, until: tombstoneExpiresAt });
-      const won = await S.tombstoneSession(this.#redis, this.#key(previousId), this.#now(), {
-        userId: next.userId,
-        nextId: next.id,
-        graceUntil,
-        tombstoneExpiresAt,
-      });
+      const won = await this.#durably((redis) =>
+        S.tombstoneSession(redis, this.#key(previousId), this.#now(), {
+          userId: next.userId,
+          nextId: next.id,
+          graceUntil,
+          tombstoneExpiresAt,
+        }),
+      );
       if (!won) {
         await S.deleteSession(this.#redis, this.#key(next.id), this.#now());
         await this.#index(next.userId, { remove: [next.id] });
@@ -149,7 +175,9 @@ export class RedisSessionStore implements SessionStore {
   /** Deletes the record (live or tombstone), then its index entry; what it was, or null. */
   delete(id: string): Promise<DeletedSession | null> {
     return this.#run('delete', async () => {
-      const deleted = await S.deleteSession(this.#redis, this.#key(id), this.#now());
+      const deleted = await this.#durably((redis) =>
+        S.deleteSession(redis, this.#key(id), this.#now()),
+      );
       if (deleted === null) return null;
       await this.#index(deleted.userId, { remove: [id] });
       await this.#publish([id]);
@@ -168,23 +196,25 @@ export class RedisSessionStore implements SessionStore {
       const seen = new Set<string>();
       const deleted: string[] = [];
       let live = 0;
-      let batch = members.filter((id) => id !== exceptId);
-      while (batch.length > 0) {
-        for (const id of batch) seen.add(id);
-        const now = this.#now();
-        const results = await Promise.all(
-          batch.map((id) => S.deleteSession(this.#redis, this.#key(id), now, userId)),
-        );
-        const successors: string[] = [];
-        results.forEach((result, i) => {
-          if (result === null) return;
-          deleted.push(batch[i] as string);
-          if (result.live) live++;
-          const next = result.replacedBy;
-          if (next !== null && next !== exceptId && !seen.has(next)) successors.push(next);
-        });
-        batch = successors;
-      }
+      await this.#durably(async (redis) => {
+        let batch = members.filter((id) => id !== exceptId);
+        while (batch.length > 0) {
+          for (const id of batch) seen.add(id);
+          const now = this.#now();
+          const results = await Promise.all(
+            batch.map((id) => S.deleteSession(redis, this.#key(id), now, userId)),
+          );
+          const successors: string[] = [];
+          results.forEach((result, i) => {
+            if (result === null) return;
+            deleted.push(batch[i] as string);
+            if (result.live) live++;
+            const next = result.replacedBy;
+            if (next !== null && next !== exceptId && !seen.has(next)) successors.push(next);
+          });
+          batch = successors;
+        }
+      });
       if (seen.size > 0) await this.#index(userId, { remove: seen });
       await this.#publish(deleted);
       return live;
@@ -251,6 +281,28 @@ export class RedisSessionStore implements SessionStore {
     await this.#index(record.userId, raise ? { add, raise } : { add });
   }
 
+  /**
+   * `write`'s result once `#replicas` replicas hold what it wrote (design above): run on the
+   * leased master connection, then WAIT there. Without replicas to wait for, `write` as is.
+   */
+  async #durably<T>(write: (redis: S.ScriptRunner) => Promise<T>): Promise<T> {
+    const redis = this.#redis;
+    if (this.#replicas === 0 || !isSentinel(redis)) return write(redis);
+    this.#lease ??= redis.acquire();
+    const lease = await this.#lease;
+    const result = await write(lease);
+    // Covers this write: WAIT counts up to the connection's latest write, whoever's it was.
+    const acknowledged = await lease.wait(this.#replicas, this.#waitMs);
+    if (acknowledged < this.#replicas) {
+      // Not the guard's outage signal: the master answers, it only cannot vouch for the write.
+      throw new StoreUnavailableError(
+        `Redis revocation not confirmed: ${acknowledged} of ${this.#replicas} replicas ` +
+          `acknowledged it within ${this.#waitMs} ms (a failover, or no replica connected).`,
+      );
+    }
+    return result;
+  }
+
   #index(userId: string, change: S.IndexChange): Promise<void> {
     return S.updateIndex(this.#redis, this.#userKey(userId), change);
   }
@@ -282,6 +334,19 @@ interface ClusterNodes {
 function isCluster(connection: RedisConnection): connection is RedisConnection & ClusterNodes {
   const nodes = connection as Partial<ClusterNodes>;
   return Array.isArray(nodes.masters) && typeof nodes.nodeClient === 'function';
+}
+
+/** What a node-redis Sentinel connection offers for an exclusive master connection. */
+interface SentinelLease {
+  acquire(): Promise<S.ScriptRunner & LeasedClient>;
+}
+interface LeasedClient {
+  wait(replicas: number, timeoutMs: number): Promise<number>;
+}
+
+function isSentinel(connection: RedisConnection): connection is RedisConnection & SentinelLease {
+  const sentinel = connection as Partial<SentinelLease> & { getMasterNode?: unknown };
+  return typeof sentinel.acquire === 'function' && typeof sentinel.getMasterNode === 'function';
 }
 
 /** PING on every master: resolves only when each answers. */

@@ -38,11 +38,15 @@ export async function createRedisSessionStore(
   options: CreateRedisSessionStoreOptions = {},
 ): Promise<RedisSessionStore> {
   let connected = false;
-  const connection = createRedisConnection(parseRedisUrl(url), {
+  const target = parseRedisUrl(url);
+  const connection = createRedisConnection(target, {
     connectTimeoutMs: options.connectTimeoutMs ?? 2000,
     retry: () => connected,
+    leasedConnection: true,
   });
-  const store = new RedisSessionStore(connection, options);
+  // Its Sentinel connection has the spare master connection that revocationReplicas leases.
+  const replicas = options.revocationReplicas ?? (target.kind === 'sentinel' ? 1 : 0);
+  const store = new RedisSessionStore(connection, { ...options, revocationReplicas: replicas });
   const limitMs = options.connectTimeoutMs ?? 2000;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {

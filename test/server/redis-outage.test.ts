@@ -122,7 +122,7 @@ describe('a server on Redis behind a Sentinel (redis+sentinel://)', { timeout: 6
   let node: ServerNode;
 
   before(async () => {
-    sentinel = await startRedisSentinel('coatcheck-test');
+    sentinel = await startRedisSentinel('coatcheck-test', { replicas: 1 });
     node = await startNode('sentinel', {
       COATCHECK_SESSION_STORE: sentinel.url,
       COATCHECK_NEAR_CACHE: 'true',

@@ -358,7 +358,7 @@ describe('near cache over Redis pub/sub', () => {
   });
 
   it('works through Sentinel: live, and a revocation is refused on the other node at once', async () => {
-    const sentinel = await startRedisSentinel('coatcheck-feed');
+    const sentinel = await startRedisSentinel('coatcheck-feed', { replicas: 1 });
     closers.push(() => sentinel.stop());
     const { a, b } = await twoNodes({ url: sentinel.url });
     const { token, session } = await a.create(user);

@@ -14,7 +14,8 @@ import { rawStandalone } from './redis-checks.ts';
 import { redisRaces } from './redis-races.ts';
 
 const server = await startRedis();
-const sentinel = await startRedisSentinel();
+// With a replica: through Sentinel a revocation resolves once a replica holds it (WAIT).
+const sentinel = await startRedisSentinel('coatcheck', { replicas: 1 });
 const raw = await rawStandalone(server.url);
 after(async () => {
   await raw.close();
@@ -121,6 +122,72 @@ describe('Redis session store: standalone specifics', () => {
     await store.close();
     assert.equal(client.isOpen, false);
     await assert.rejects(store.get(record.id), { code: 'store_unavailable' });
+  });
+});
+
+describe('Redis session store: revocations through Sentinel', () => {
+  const key = (prefix: string, id: string) => sessionKey(prefix, id);
+  const storeOnSentinel = async () => {
+    const prefix = `t${++cases}:`;
+    const statuses: boolean[] = [];
+    const store = await createRedisSessionStore(sentinel.url, {
+      keyPrefix: prefix,
+      timeoutMs: 400,
+      onStatus: ({ up }) => statuses.push(up),
+    });
+    return { store, prefix, statuses };
+  };
+
+  it('resolves a revocation once the replica holds it', async () => {
+    const { store, prefix } = await storeOnSentinel();
+    try {
+      const [replica] = sentinel.replicas;
+      assert.ok(replica);
+      const records = ['u-one', 'u-all', 'u-one'].map((user) => makeSession(user).record);
+      for (const r of records) await store.create(r);
+      await store.delete(records[0]?.id as string);
+      await store.deleteByUser({ userId: 'u-all' });
+      const gone = [records[0]?.id, records[1]?.id].map((id) => key(prefix, id as string));
+      assert.equal(await redisCli(replica.port, 'EXISTS', ...gone), '0');
+      assert.equal(
+        await redisCli(replica.port, 'EXISTS', key(prefix, records[2]?.id as string)),
+        '1',
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('fails a revocation no replica acknowledges (the master may be deposed), with no outage', async () => {
+    const { store, statuses } = await storeOnSentinel();
+    const [replica] = sentinel.replicas;
+    assert.ok(replica);
+    const record = makeSession('u-one').record;
+    const other = makeSession('u-other').record;
+    const kept = makeSession('u-kept').record;
+    try {
+      for (const r of [record, other, kept]) await store.create(r);
+      replica.pause(); // SIGSTOP: connected, but it never acknowledges
+      try {
+        await assert.rejects(store.delete(record.id), (error: unknown) => {
+          assert.ok(error instanceof StoreUnavailableError);
+          assert.match(error.message, /not confirmed: 0 of 1 replicas/);
+          return true;
+        });
+        await assert.rejects(store.deleteByUser({ userId: other.userId }), StoreUnavailableError);
+        // Reads and other writes go on meanwhile: the master answers. (The unconfirmed deletes
+        // may well have happened: unconfirmed is not undone.)
+        assert.equal((await store.get(kept.id))?.id, kept.id);
+        await store.create(makeSession('u-one').record);
+      } finally {
+        replica.resume();
+      }
+      assert.deepEqual(statuses, [], 'no outage reported: Redis answered throughout');
+      await store.delete(record.id); // a retry once the replica answers again
+      assert.equal(await store.get(record.id), null);
+    } finally {
+      await store.close();
+    }
   });
 });
 
