@@ -13,8 +13,8 @@ export const keysRotateCommand: Command = {
   name: 'keys rotate',
   summary: 'make a new key sign download and identity tokens',
   positionals: 0,
-  options: { reseal: { type: 'boolean' } },
-  help: `Usage: coatcheck keys rotate [--reseal] [--config <path>]
+  options: { reseal: { type: 'boolean' }, revoke: { type: 'boolean' } },
+  help: `Usage: coatcheck keys rotate [--reseal] [--revoke] [--config <path>]
 
 Creates a new Ed25519 signing key in the database; the server signs every new download token and
 identity assertion with it from its next request on. The previous key signs nothing more but stays
@@ -34,15 +34,21 @@ Options:
             give the servers the secret first (they still open a key stored in the clear), then
             run this. With the secret lost: run this with a new one, then restart the servers
             with it. Tokens signed by the retired key verify until they expire.
+  --revoke  for a key that may have leaked: every earlier key leaves the JWKS now instead of in
+            ${RETIREMENT_SECONDS} s, so the tokens they signed stop verifying within a minute
+            (download servers cache the JWKS for 60 s, its max-age). Download links and identity
+            assertions handed out before are refused too.
 
 Examples:
   coatcheck keys rotate
+  coatcheck keys rotate --revoke
   COATCHECK_KEYS_SECRET="$THE_SECRET_EVERY_SERVER_HAS" coatcheck keys rotate --reseal
 ${COMMON_HELP}`,
   async run(args, io) {
     const reseal = args.values.reseal === true;
+    const revoke = args.values.revoke === true;
     const { kid, retireAt, unopened } = await withServices(args, io, (services) =>
-      services.keys.rotate({ reseal }).catch((error: unknown) => {
+      services.keys.rotate({ reseal, revoke }).catch((error: unknown) => {
         if (error instanceof ConfigError)
           throw new CommandFailure(`${error.message}\n${RESEAL_HINT}`);
         throw error;
@@ -55,7 +61,9 @@ ${COMMON_HELP}`,
       );
     }
     io.out(
-      `new signing key ${kid}; earlier keys leave the JWKS at ${new Date(retireAt).toISOString()}\n`,
+      revoke
+        ? `new signing key ${kid}; earlier keys are revoked (gone from the JWKS)\n`
+        : `new signing key ${kid}; earlier keys leave the JWKS at ${new Date(retireAt).toISOString()}\n`,
     );
     return 0;
   },

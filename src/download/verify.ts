@@ -33,12 +33,18 @@ export type DownloadVerdict =
   | { readonly ok: false; readonly status: 401 | 503; readonly reason: string };
 
 /**
- * Where the public keys come from: a JWKS URL (fetched, cached for up to 10 minutes; a token with
- * an unknown kid triggers a refetch at most every `jwksCooldownMs`, default 5000, so a rotated-in
- * key is picked up within seconds) or a local key set.
+ * Where the public keys come from: a JWKS URL or a local key set. A fetched set is used for up to
+ * `jwksCacheMaxAgeMs` (default 60 000, the app's `max-age`), so a key the app revoked
+ * (`coatcheck keys rotate --revoke`) is refused within a minute; a token with an unknown kid
+ * triggers a refetch at most every `jwksCooldownMs` (default 5000), so a rotated-in key is picked
+ * up within seconds.
  */
 export type KeySource =
-  | { readonly jwksUrl: string | URL; readonly jwksCooldownMs?: number }
+  | {
+      readonly jwksUrl: string | URL;
+      readonly jwksCooldownMs?: number;
+      readonly jwksCacheMaxAgeMs?: number;
+    }
   | { readonly keys: JSONWebKeySet };
 
 /** Options of createDownloadVerifier. */
@@ -67,6 +73,7 @@ export function createDownloadVerifier(options: DownloadVerifierOptions) {
       ? createRemoteJWKSet(new URL(options.jwksUrl), {
           timeoutDuration: 5000,
           cooldownDuration: options.jwksCooldownMs ?? 5000,
+          cacheMaxAge: options.jwksCacheMaxAgeMs ?? 60_000,
         })
       : createLocalJWKSet(options.keys);
   // Only `kid` (and the pinned alg) choose a key: a token without a well-formed kid has none.

@@ -60,7 +60,8 @@ export class PostgresKeyStore implements KeyStore {
       sql.begin(async (tx) => {
         await tx`LOCK TABLE signing_keys IN EXCLUSIVE MODE`;
         await tx`DELETE FROM signing_keys WHERE expires_at <= ${options.now}`;
-        await tx`UPDATE signing_keys SET expires_at = ${options.retireAt} WHERE expires_at IS NULL`;
+        await tx`UPDATE signing_keys SET expires_at = ${options.retireAt}
+          WHERE expires_at IS NULL OR expires_at > ${options.retireAt}`;
         await tx`INSERT INTO signing_keys ${tx(toRow(sql, record))}`;
       }),
     );

@@ -32,7 +32,9 @@ export class SqliteKeyStore implements KeyStore {
       this.#insert = db.prepare(
         `INSERT INTO signing_keys (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       );
-      this.#retire = db.prepare('UPDATE signing_keys SET expires_at = ? WHERE expires_at IS NULL');
+      this.#retire = db.prepare(
+        'UPDATE signing_keys SET expires_at = ?1 WHERE expires_at IS NULL OR expires_at > ?1',
+      );
       this.#prune = db.prepare('DELETE FROM signing_keys WHERE expires_at <= ?');
     } catch (error) {
       throw failure('prepare', error);

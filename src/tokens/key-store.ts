@@ -42,8 +42,9 @@ export interface KeyStore {
    */
   addFirst(record: SigningKeyRecord): Promise<boolean>;
   /**
-   * Atomic: sets `expiresAt = retireAt` on every signing key, adds `record` (which signs from
-   * now), and deletes keys whose expiresAt is at or before `now`.
+   * Atomic: deletes keys whose expiresAt is at or before `now`, sets `expiresAt = retireAt` on
+   * every other key that would outlive it (the signing key, and a retired key expiring later),
+   * and adds `record` (which signs from now).
    */
   rotate(record: SigningKeyRecord, options: { retireAt: number; now: number }): Promise<void>;
 }
@@ -64,8 +65,10 @@ export class MemoryKeyStore implements KeyStore {
 
   async rotate(record: SigningKeyRecord, options: { retireAt: number; now: number }) {
     for (const [kid, key] of this.#keys) {
-      if (key.expiresAt === null) this.#keys.set(kid, { ...key, expiresAt: options.retireAt });
-      else if (key.expiresAt <= options.now) this.#keys.delete(kid);
+      if (key.expiresAt !== null && key.expiresAt <= options.now) this.#keys.delete(kid);
+      else if (key.expiresAt === null || key.expiresAt > options.retireAt) {
+        this.#keys.set(kid, { ...key, expiresAt: options.retireAt });
+      }
     }
     this.#put(record);
   }

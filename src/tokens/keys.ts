@@ -43,6 +43,11 @@ export interface RotateOptions {
    * process signing with these keys must have the same secret first. @default false
    */
   readonly reseal?: boolean;
+  /**
+   * Retire every earlier key now instead of after RETIREMENT_SECONDS: they leave the JWKS at
+   * once and the tokens they signed stop verifying (for a key that may have leaked). @default false
+   */
+  readonly revoke?: boolean;
 }
 
 /** What SigningKeys.rotate did. */
@@ -121,8 +126,8 @@ export class SigningKeys {
   }
 
   /**
-   * A new key signs from now on; the previous one stays in the JWKS for RETIREMENT_SECONDS and
-   * keys retired longer ago are deleted. Returns the new kid, when the old keys disappear, and the
+   * A new key signs from now on; the previous one stays in the JWKS for RETIREMENT_SECONDS (none
+   * with `revoke`, which retires every earlier key now) and keys retired longer ago are deleted. Returns the new kid, when the old keys disappear, and the
    * previous signing key when `reseal` retired it without it opening (null otherwise).
    * ConfigError, and nothing changed, when the current key does not open with this seal or is
    * stored otherwise (in the clear, or encrypted) than the new one would be, unless `reseal`.
@@ -155,7 +160,7 @@ export class SigningKeys {
     }
     const now = this.#now();
     const record = await this.#generate(now);
-    const retireAt = now + RETIREMENT_SECONDS * 1000;
+    const retireAt = options.revoke ? now : now + RETIREMENT_SECONDS * 1000;
     await this.#store.rotate(record, { retireAt, now });
     return { kid: record.kid, retireAt, unopened };
   }

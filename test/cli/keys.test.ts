@@ -43,6 +43,26 @@ describe('coatcheck keys', () => {
     }
   });
 
+  it('rotate --revoke: the earlier keys leave the JWKS of a running server at once', async () => {
+    const dir = freshDataDir();
+    const services = createServices(testConfig({ dataDir: dir }));
+    try {
+      const oldKid = await services.keys.check();
+      const rotated = await cli(['keys', 'rotate'], { dataDir: dir });
+      assert.equal(rotated.code, 0, rotated.stderr);
+      const run = await cli(['keys', 'rotate', '--revoke'], { dataDir: dir });
+      assert.equal(run.code, 0, run.stderr);
+      const newKid = /new signing key (\S+); earlier keys are revoked/.exec(run.stdout)?.[1];
+      assert.ok(newKid && newKid !== oldKid, run.stdout);
+      const kids = (await services.keys.jwks()).keys.map((k) => k.kid);
+      assert.deepEqual(kids, [newKid]);
+      const token = await services.keys.sign({}, { typ: 'x+jwt' });
+      assert.equal(decodeProtectedHeader(token).kid, newKid);
+    } finally {
+      await services.close();
+    }
+  });
+
   it('rotate refuses a secret the current key was not sealed with, and changes nothing', async () => {
     const dir = freshDataDir();
     const first = await cli(['keys', 'rotate'], {

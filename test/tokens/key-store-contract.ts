@@ -97,6 +97,40 @@ export function keyStoreContract(
     );
 
     test(
+      'rotate brings forward a retirement that would come later, and never postpones one',
+      withStore(async (store) => {
+        const first = makeKey();
+        await store.addFirst(first);
+        const second = makeKey({ createdAt: first.createdAt + 1000 });
+        await store.rotate(second, { retireAt: second.createdAt + 360_000, now: second.createdAt });
+        // Sooner than first's retirement (a revocation asks for now).
+        const third = makeKey({ createdAt: second.createdAt + 1000 });
+        const soon = third.createdAt + 10_000;
+        await store.rotate(third, { retireAt: soon, now: third.createdAt });
+        assert.deepEqual(
+          (await store.list()).map((k) => [k.kid, k.expiresAt]),
+          [
+            [third.kid, null],
+            [second.kid, soon],
+            [first.kid, soon],
+          ],
+        );
+        const fourth = makeKey({ createdAt: third.createdAt + 1000 });
+        const later = fourth.createdAt + 360_000;
+        await store.rotate(fourth, { retireAt: later, now: fourth.createdAt });
+        assert.deepEqual(
+          (await store.list()).map((k) => [k.kid, k.expiresAt]),
+          [
+            [fourth.kid, null],
+            [third.kid, later],
+            [second.kid, soon],
+            [first.kid, soon],
+          ],
+        );
+      }),
+    );
+
+    test(
       'concurrent rotations leave exactly one signing key',
       withStore(async (store) => {
         await store.addFirst(makeKey());

@@ -137,6 +137,26 @@ for (const [name, makeStore] of [
       assert.equal(listed.find((k) => k.kid === newKid)?.signing, true);
     });
 
+    test('rotate({ revoke }): every earlier key leaves the JWKS at once and its tokens stop verifying', async () => {
+      const { keys, clock } = setup();
+      const iat = Math.floor(clock.now / 1000);
+      const first = await keys.sign({ iat, exp: iat + 300 }, { typ: 'test+jwt' });
+      await keys.rotate(); // retiring in RETIREMENT_SECONDS
+      const second = await keys.sign({ iat, exp: iat + 300 }, { typ: 'test+jwt' });
+      clock.now += 1000;
+      const { kid, retireAt } = await keys.rotate({ revoke: true });
+      assert.equal(retireAt, clock.now);
+      const jwks = await keys.jwks();
+      assert.deepEqual(
+        jwks.keys.map((k) => k.kid),
+        [kid],
+      );
+      for (const old of [first, second]) {
+        await assert.rejects(verifyWith(jwks, old), { code: 'ERR_JWKS_NO_MATCHING_KEY' });
+      }
+      await verifyWith(jwks, await keys.sign({ iat, exp: iat + 300 }, { typ: 'test+jwt' }));
+    });
+
     test('a second rotation deletes keys retired long ago', async () => {
       const { keys, clock } = setup();
       await keys.jwks();

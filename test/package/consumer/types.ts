@@ -199,6 +199,7 @@ export async function downloads(root: string, replayUrl: string | undefined): Pr
     audience: 'https://files.example',
     jwksUrl: 'https://app.example/.well-known/jwks.json',
     jwksCooldownMs: 5000,
+    jwksCacheMaxAgeMs: 60_000,
     replay,
     log: (entry) => console.log(entry.status, entry.path, entry.reason ?? ''),
   });
