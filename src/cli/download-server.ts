@@ -1,6 +1,7 @@
 import { createRedisReplayGuard } from '../download/index.ts';
 import { MemoryReplayGuard } from '../download/replay.ts';
 import { createDownloadServer } from '../download/server.ts';
+import { debugParseErrors } from '../server/http/malformed-requests.ts';
 import { createLogger } from '../server/logger.ts';
 import { COMMON_HELP, type Command, configFor, UsageError } from './command.ts';
 
@@ -49,6 +50,8 @@ ${COMMON_HELP}`,
       jwksUrl: download.jwksUrl as URL,
       replay,
       log: (entry) => logger.info(entry, 'request'),
+      // As the app's server logs them: at debug, so a scanner's garbage cannot flood the log.
+      logParseError: debugParseErrors(logger),
     });
     const running = await server.listen({ port: download.port, host: config.host });
     logger.info(

@@ -3,7 +3,8 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { CoatcheckError, ConfigError, type ErrorCode } from '../core/errors.ts';
-import { toProblem } from '../core/problem.ts';
+import { type Problem, toProblem } from '../core/problem.ts';
+import type { ParseErrorEvent } from '../server/http/early-refusals.ts';
 import { attachmentDisposition, filesPathSegments, mediaType, openUnderRoot } from './files.ts';
 import { maskTokens } from './log-mask.ts';
 import { decideRange } from './range.ts';
@@ -15,7 +16,8 @@ import { createDownloadVerifier, type KeySource } from './verify.ts';
  * token's signature (verify.ts), serves exactly the file the token names from one directory
  * (files.ts), once (replay.ts), and never renders it: every response is an attachment with
  * nosniff, a sandbox CSP, CORP same-origin, no-referrer and no-store. Cookies and other headers
- * are never read (only Range and If-Range) and never logged; the token is masked in the log.
+ * are never read (only Range and If-Range; under `listen`, Host and Expect are checked before
+ * `fetch`, as the app's server checks them) and never logged; the token is masked in the log.
  */
 
 /** One access-log line. */
@@ -47,8 +49,13 @@ export type DownloadServerOptions = KeySource & {
   readonly now?: () => number;
   /** Clock skew allowed on exp and iat, in seconds; a used jti is remembered that much longer. @default 5 */
   readonly clockToleranceSeconds?: number;
-  /** Receives one line per request. @default none */
+  /** Receives one line per request, refused ones included. @default none */
   readonly log?: (entry: DownloadLogEntry) => void;
+  /**
+   * With `listen`: receives each refusal of Node's HTTP parser (code, status, peer; never the raw
+   * bytes), where no request exists to log. @default none
+   */
+  readonly logParseError?: (event: ParseErrorEvent) => void;
 };
 
 /** A download server: a fetch handler, and `listen` to run it on node:http. */
@@ -58,7 +65,11 @@ export interface DownloadServer {
    * peer address are read from it); elsewhere `request.url` is used.
    */
   fetch(request: Request, env?: unknown): Promise<Response>;
-  /** Listens on `host:port` (port 0: any free one); resolves with the URL and a closer. */
+  /**
+   * Listens on `host:port` (port 0: any free one); resolves with the URL and a closer. Requests
+   * refused before `fetch` runs (a missing, repeated, empty or malformed Host, broken HTTP, an
+   * unmet Expect) get problems with the same headers, as the app's server answers them.
+   */
   listen(options: { port: number; host?: string }): Promise<ListeningDownloadServer>;
   /** Closes the replay guard. */
   close(): Promise<void>;
@@ -80,6 +91,13 @@ const BASE_HEADERS: readonly [string, string][] = [
   ['Content-Security-Policy', "default-src 'none'; sandbox; frame-ancestors 'none'"],
   ['X-Frame-Options', 'DENY'],
 ];
+
+/** The headers of every response, refusals included (HSTS when served over https). */
+function responseHeaders(hsts: boolean): readonly (readonly [string, string])[] {
+  const headers: [string, string][] = [...BASE_HEADERS];
+  if (hsts) headers.push(['Strict-Transport-Security', 'max-age=31536000; includeSubDomains']);
+  return headers;
+}
 
 /** A refusal: status, log label and the problem's stable code. */
 class Refusal {
@@ -111,7 +129,7 @@ export function createDownloadServer(options: DownloadServerOptions): DownloadSe
   // remembered as used until the verifier would refuse it anyway.
   const tolerance = options.clockToleranceSeconds ?? 5;
   const verifier = createDownloadVerifier({ ...options, now, clockToleranceSeconds: tolerance });
-  const hsts = new URL(options.audience).protocol === 'https:';
+  const headers = responseHeaders(new URL(options.audience).protocol === 'https:');
 
   const serveFile = async (request: Request, target: string): Promise<[Response, object]> => {
     if (request.method !== 'GET' && request.method !== 'HEAD') throw new Refusal(405, 'method');
@@ -180,9 +198,7 @@ export function createDownloadServer(options: DownloadServerOptions): DownloadSe
       if (refusal.status === 405) response.headers.set('Allow', 'GET, HEAD');
       extra = { reason: refusal.reason };
     }
-    for (const [name, value] of BASE_HEADERS) response.headers.set(name, value);
-    if (hsts)
-      response.headers.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    for (const [name, value] of headers) response.headers.set(name, value);
     options.log?.({
       method: request.method,
       path: maskTokens(target),
@@ -201,21 +217,40 @@ export function createDownloadServer(options: DownloadServerOptions): DownloadSe
   const listen = async (listenOptions: { port: number; host?: string }) => {
     // Loaded here, not at the top: `fetch` alone runs on any runtime (Bun, Deno, workers), and
     // importing coatcheck/download then loads no HTTP framework.
-    const { serve } = await import('@hono/node-server');
+    const { createEarlyRefusals } = await import('../server/http/early-refusals.ts');
+    const { bracketed, createRefusingServer } = await import('../server/http/refusing-server.ts');
+    const host = listenOptions.host ?? '127.0.0.1';
+    const refusals = createEarlyRefusals({
+      headers: Object.fromEntries(headers.map(([name, value]) => [name.toLowerCase(), value])),
+      record(incoming, refused) {
+        options.log?.({
+          method: incoming.method ?? '',
+          path: maskTokens(incoming.url ?? ''),
+          status: refused.status,
+          ms: 0,
+          ip: incoming.socket.remoteAddress ?? null,
+          reason: refusalReason(refused),
+        });
+        return undefined;
+      },
+      // `fetch` answers and logs its own failures; only a throwing `log` gets here, and there is
+      // then nowhere left to report it.
+      fault: () => {},
+      parseError: (event) => options.logParseError?.(event),
+    });
+    const server = createRefusingServer(fetch, { host, refusals });
     return new Promise<ListeningDownloadServer>((resolve, reject) => {
-      const host = listenOptions.host ?? '127.0.0.1';
-      const server = serve({ fetch, port: listenOptions.port, hostname: host }) as Server;
       server.once('error', reject);
       server.once('listening', () => {
         const { port } = server.address() as AddressInfo;
-        const shown = host.includes(':') ? `[${host}]` : host;
         const stop = () =>
           new Promise<void>((done) => {
             server.closeAllConnections();
             server.close(() => done());
           }).then(close);
-        resolve({ url: `http://${shown}:${port}`, server, close: stop });
+        resolve({ url: `http://${bracketed(host)}:${port}`, server, close: stop });
       });
+      server.listen(listenOptions.port, host);
     });
   };
 
@@ -242,6 +277,11 @@ function incomingOf(env: unknown): IncomingMessage | null {
 function rawTarget(url: string): string {
   const parsed = URL.parse(url);
   return parsed === null ? '/' : `${parsed.pathname}${parsed.search}`;
+}
+
+/** The log label of a request refused before `fetch`: what was wrong, e.g. `bad_host`. */
+function refusalReason(refused: Problem): string {
+  return `bad_${refused.errors?.[0]?.field ?? 'request'}`;
 }
 
 /** The RFC 9457 problem for a refusal, with the same type, title and code as the app's. */

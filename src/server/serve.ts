@@ -1,16 +1,14 @@
-import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener, RequestError } from '@hono/node-server';
+import type { getRequestListener } from '@hono/node-server';
 import type { DownloadPolicy } from '../tokens/resource.ts';
 import { createApp } from './app.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { describeConfig, type ServerConfig } from './config.ts';
-import {
-  clientErrorHandler,
-  type EarlyRefusals,
-  earlyRefusals,
-} from './http/malformed-requests.ts';
+import type { EarlyRefusals } from './http/early-refusals.ts';
+import { earlyRefusals } from './http/malformed-requests.ts';
 import { createProxyTrust } from './http/proxy-trust.ts';
+import { bracketed, createRefusingServer } from './http/refusing-server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openServices, type Services } from './services.ts';
 
@@ -72,7 +70,7 @@ export async function startServer(
     }
     await bootstrapAdmin(services, config.bootstrapAdmin, logger);
     const refusals = earlyRefusals(services, createProxyTrust(config.trustedProxies));
-    server = await listen(createApp(services).fetch, config, refusals, logger);
+    server = await listen(createApp(services).fetch, config, refusals);
   } catch (error) {
     await services.close();
     throw error;
@@ -155,26 +153,17 @@ export function exitOnSignal(running: RunningServer, logger: Logger): void {
 
 /**
  * Listens on the configured host and port; rejects with a readable error (e.g. port in use).
- * Requests the app never sees get problems too (http/malformed-requests.ts): what Node's parser
- * refuses ('clientError'), an Expect other than 100-continue ('checkExpectation'), a missing,
- * repeated or empty Host (checked before the app, in place of Node's `requireHostHeader`, which
- * answers a bare 400), and a Host or target @hono/node-server cannot build a URL from (its
- * `errorHandler`).
+ * Requests the app never sees get problems too (http/refusing-server.ts): what Node's parser
+ * refuses, an Expect other than 100-continue, a missing, repeated or empty Host, and a Host or
+ * target @hono/node-server cannot build a URL from.
  */
 function listen(
   fetch: Parameters<typeof getRequestListener>[0],
   config: ServerConfig,
   refusals: EarlyRefusals,
-  logger: Logger,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
-    // Node's own Host check answers a bare 400; refusals.refusedHost answers in its place.
-    const server = createServer(
-      { requireHostHeader: false },
-      requestListener(fetch, config, refusals),
-    );
-    server.on('clientError', clientErrorHandler(config, logger));
-    server.on('checkExpectation', refusals.expectationFailed);
+    const server = createRefusingServer(fetch, { host: config.host, refusals });
     server.listen(config.port, config.host);
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${config.host}:${config.port}`;
@@ -187,38 +176,6 @@ function listen(
       resolve(server);
     });
   });
-}
-
-/**
- * The Host check (refusedHost), then @hono/node-server's listener (what its `serve()` builds) with
- * an `errorHandler`. That handler is given only the error, yet answering a bad Host well needs the
- * request (method, peer for the access log): @hono/node-server calls it synchronously, inside the
- * listener call, when it cannot build the URL, so the request in hand is kept for exactly that
- * call. A later failure (a rejected fetch) finds none and gets the generic 500. Per request this
- * costs two assignments; and with an errorHandler, @hono/node-server awaits the app's promise
- * instead of chaining a `.catch()` onto it, one promise fewer.
- */
-function requestListener(
-  fetch: Parameters<typeof getRequestListener>[0],
-  config: ServerConfig,
-  refusals: EarlyRefusals,
-): RequestListener {
-  let current: IncomingMessage | null = null;
-  const listener = getRequestListener(fetch, {
-    // Host of an HTTP/1.0 request without one (as serve() does), IPv6 bracketed to make a URL.
-    hostname: bracketed(config.host),
-    errorHandler: (error) =>
-      current !== null && error instanceof RequestError
-        ? refusals.malformed(current)
-        : refusals.failed(error),
-  });
-  return (incoming, outgoing) => {
-    if (refusals.refusedHost(incoming, outgoing)) return;
-    current = incoming;
-    const done = listener(incoming, outgoing);
-    current = null;
-    return done;
-  };
 }
 
 /**
@@ -243,9 +200,4 @@ function drain(server: Server, graceMs: number): Promise<void> {
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return 'localhost';
   return bracketed(host);
-}
-
-/** An address as the host of a URL: an IPv6 address in brackets. */
-function bracketed(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JWTPayload } from 'jose';
@@ -10,6 +11,7 @@ import {
   type DownloadLogEntry,
   type ListeningDownloadServer,
 } from '../../src/download/server.ts';
+import type { ParseErrorEvent } from '../../src/server/http/early-refusals.ts';
 import { type DownloadGrant, issueDownloadToken } from '../../src/tokens/download.ts';
 import { createKeySeal } from '../../src/tokens/key-seal.ts';
 import { MemoryKeyStore } from '../../src/tokens/key-store.ts';
@@ -17,8 +19,9 @@ import { SigningKeys } from '../../src/tokens/keys.ts';
 
 /**
  * A download server on an ephemeral port serving a temp directory, the signing keys that mint for
- * it (memory store, injected clock), and a raw HTTP client: node:http sends the request target
- * exactly as given, where fetch would resolve `..` before sending.
+ * it (memory store, injected clock), and two raw HTTP clients: node:http sends the request target
+ * exactly as given, where fetch would resolve `..` before sending; `sendRaw` sends bytes node:http
+ * would refuse to (no Host, two of them, a broken request line).
  */
 
 export const ISSUER = 'https://app.example.test';
@@ -47,6 +50,8 @@ export interface DownloadFixture {
   readonly keys: SigningKeys;
   readonly clock: { now: number };
   readonly logs: DownloadLogEntry[];
+  /** What `logParseError` received. */
+  readonly parseErrors: ParseErrorEvent[];
   readonly running: ListeningDownloadServer;
   /** Mints a real download token (as the app does) for `resource`. */
   mint(resource: string): Promise<DownloadGrant>;
@@ -59,6 +64,11 @@ export interface DownloadFixture {
     target: string,
     init?: { method?: string; headers?: Record<string, string> },
   ): Promise<RawResponse>;
+  /**
+   * Writes `request` (latin1) on a fresh connection, half-closes it and reads the one response
+   * the server sends until it closes the connection.
+   */
+  sendRaw(request: string): Promise<RawResponse>;
   close(): Promise<void>;
 }
 
@@ -92,6 +102,7 @@ export async function startDownloadFixture(
     now: () => clock.now,
   });
   const logs: DownloadLogEntry[] = [];
+  const parseErrors: ParseErrorEvent[] = [];
   const source = options.jwksUrl
     ? { jwksUrl: options.jwksUrl, jwksCooldownMs: 0 }
     : { keys: await keys.jwks() };
@@ -106,6 +117,7 @@ export async function startDownloadFixture(
       : { clockToleranceSeconds: options.clockToleranceSeconds }),
     now: () => clock.now,
     log: (entry) => logs.push(entry),
+    logParseError: (event) => parseErrors.push(event),
   });
   const running = await server.listen({ port: 0 });
   const { port } = new URL(running.url);
@@ -129,6 +141,7 @@ export async function startDownloadFixture(
     keys,
     clock,
     logs,
+    parseErrors,
     running,
     mint: (resource) =>
       issueDownloadToken(keys, {
@@ -167,6 +180,28 @@ export async function startDownloadFixture(
         req.on('error', reject);
         req.end();
       }),
+    sendRaw: (request) =>
+      new Promise((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1');
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('error', reject);
+        socket.on('close', () => {
+          const raw = Buffer.concat(chunks);
+          const end = raw.indexOf('\r\n\r\n');
+          if (end === -1) return reject(new Error(`no response: ${raw.toString('latin1')}`));
+          const [statusLine = '', ...lines] = raw.toString('latin1', 0, end).split('\r\n');
+          const headers: Record<string, string> = {};
+          for (const line of lines) {
+            const colon = line.indexOf(':');
+            headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+          }
+          let body: Buffer = raw.subarray(end + 4);
+          if (headers['transfer-encoding'] === 'chunked') body = unchunk(body);
+          resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+        });
+        socket.end(Buffer.from(request, 'latin1'));
+      }),
     close: async () => {
       await running.close();
       rmSync(base, { recursive: true, force: true });
@@ -178,4 +213,16 @@ export async function startDownloadFixture(
 export function pathOf(grant: DownloadGrant): string {
   const url = new URL(grant.url);
   return `${url.pathname}${url.search}`;
+}
+
+/** The payload of a chunked body (no trailers, no extensions: what node:http writes). */
+function unchunk(body: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  for (let at = 0; ; ) {
+    const eol = body.indexOf('\r\n', at);
+    const size = Number.parseInt(body.toString('latin1', at, eol), 16);
+    if (!(size > 0)) return Buffer.concat(parts);
+    parts.push(body.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
 }
