@@ -21,12 +21,12 @@ export interface RedisConnectOptions {
    */
   readonly minimizeConnections?: boolean;
   /**
-   * Standalone and Cluster only: a connection that received and sent nothing for this long is
-   * closed and reconnected (node-redis `socketTimeout`; in a Cluster, on every node connection, so
-   * use with `minimizeConnections`). For the feed's subscriber, which hears a heartbeat every
-   * `heartbeatMs` while alive: one silently cut off is otherwise never replaced. Not for Sentinel:
-   * node-redis gives its idle master connection the same options, which would then be cut (and
-   * the feed marked down) every period.
+   * A connection that received and sent nothing for this long is closed and reconnected
+   * (node-redis `socketTimeout`; in a Cluster, on every node connection, so use with
+   * `minimizeConnections`; through Sentinel, on the master connection too, so send on it more
+   * often than that; never on the connection to the Sentinel itself). For the feed's subscriber,
+   * which hears a heartbeat every `heartbeatMs` while alive: one silently cut off is otherwise
+   * never replaced.
    * @default none
    */
   readonly idleTimeoutMs?: number;
@@ -52,7 +52,7 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
   // No per-command `timeout` here: see ConnectionGuard. A full queue (a hung server under load)
   // rejects at once instead of growing.
   const common = { disableOfflineQueue: true, commandsQueueMaxLength: 10_000 };
-  // Standalone and Cluster only: see idleTimeoutMs.
+  // See idleTimeoutMs.
   const idle = options.idleTimeoutMs === undefined ? {} : { socketTimeout: options.idleTimeoutMs };
   if (target.kind === 'standalone') {
     return createClient({ url: target.url, socket: { ...socket, ...idle }, ...common });
@@ -72,7 +72,7 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
   return createSentinel({
     name: target.name,
     sentinelRootNodes: target.hosts.map((h) => ({ host: h.host, port: h.port })),
-    nodeClientOptions: { socket: tlsSocket, ...auth, ...common },
+    nodeClientOptions: { socket: { ...tlsSocket, ...idle }, ...auth, ...common },
     sentinelClientOptions: { socket: tlsSocket, ...common },
     passthroughClientErrorEvents: true,
     ...(options.leasedConnection === true && { masterPoolSize: 2, reserveClient: true }),

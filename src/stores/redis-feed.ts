@@ -71,6 +71,8 @@ interface PubSubConnection {
 export class RedisInvalidationFeed implements InvalidationFeed {
   readonly #subscriber: PubSubConnection;
   readonly #publisher: PubSubConnection;
+  /** The subscriber and the publisher: one connection through Sentinel, else two. */
+  readonly #connections: readonly PubSubConnection[];
   readonly #channel: string;
   readonly #heartbeatMs: number;
   readonly #deadlineMs: number;
@@ -98,21 +100,28 @@ export class RedisInvalidationFeed implements InvalidationFeed {
     this.#heartbeatMs = options.heartbeatMs ?? 250;
     this.#deadlineMs = options.deadlineMs ?? 1000;
     // In a Cluster the subscriber connects to its one pub/sub node only, so that its errors are
-    // that node's: another master's outage must not flush every cache twice a second. On a
-    // standalone server or in a Cluster, a subscriber that heard nothing for two deadlines is
-    // replaced; through Sentinel it is not (see idleTimeoutMs).
+    // that node's: another master's outage must not flush every cache twice a second. A
+    // subscriber that heard nothing for two deadlines is replaced (a subscription cut off without
+    // a sound). Through Sentinel one connection both subscribes and publishes: node-redis keeps
+    // the subscription on a socket of its own anyway, and the heartbeats keep its master socket,
+    // which gets the same idle timeout, from ever idling (see idleTimeoutMs).
     const subscriber = createRedisConnection(target, {
       ...connect,
       minimizeConnections: true,
       idleTimeoutMs: 2 * this.#deadlineMs,
-    });
-    this.#subscriber = subscriber as unknown as PubSubConnection;
-    this.#publisher = createRedisConnection(target, connect) as unknown as PubSubConnection;
+    }) as unknown as PubSubConnection;
+    this.#subscriber = subscriber;
+    this.#publisher =
+      target.kind === 'sentinel'
+        ? subscriber
+        : (createRedisConnection(target, connect) as unknown as PubSubConnection);
+    this.#connections = [...new Set([this.#subscriber, this.#publisher])];
     this.#channel = invalidationChannel(options.keyPrefix ?? 'cc:');
     this.#onStatus = options.onStatus;
     const down = (error: unknown) => this.#setLive(false, error);
     for (const event of ['error', 'node-error', 'client-error']) {
       this.#subscriber.on(event, down);
+      if (this.#publisher === this.#subscriber) continue;
       // A Cluster publisher's node errors are no news: publishAnywhere goes round a dead node, and
       // a heartbeat that no node takes marks the feed down.
       const ignored = target.kind === 'cluster' && event === 'node-error';
@@ -177,7 +186,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
       new StoreUnavailableError('Invalidation feed closed before every node acked.'),
     );
     this.#setLive(false);
-    for (const connection of [this.#subscriber, this.#publisher]) {
+    for (const connection of this.#connections) {
       try {
         await connection.close();
       } catch {
@@ -189,7 +198,7 @@ export class RedisInvalidationFeed implements InvalidationFeed {
   }
 
   async #start(): Promise<void> {
-    await Promise.all([this.#subscriber.connect(), this.#publisher.connect()]);
+    await Promise.all(this.#connections.map((connection) => connection.connect()));
     // node-redis re-subscribes by itself after a reconnect; the heartbeat tells us when it has.
     await this.#subscriber.subscribe(this.#channel, (text) => this.#receive(text));
     if (this.#closed) return;

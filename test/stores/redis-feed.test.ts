@@ -368,6 +368,31 @@ describe('near cache over Redis pub/sub', () => {
     assert.equal((await b.validate(token)).ok, false);
   });
 
+  it('through Sentinel too, replaces a subscription that went silent, and is live again by itself', async () => {
+    // The Sentinel names a proxy as the master, so the proxy can silence every subscription.
+    const sentinel = await startRedisSentinel('coatcheck-silent', { proxied: true, replicas: 1 });
+    closers.push(() => sentinel.stop());
+    const { a, b, feedA } = await twoNodes({ url: sentinel.url });
+    sentinel.proxy?.silenceSubscribers();
+    await until(() => a.nearCache?.live === false, 'A down');
+    await until(
+      () => a.nearCache?.live === true && b.nearCache?.live === true && feedA.peers === 1,
+      'both live again',
+      5000,
+    );
+    await sleep(500); // past the silent window: a feed just live also waits for peers unheard yet
+    const { token, session } = await a.create(user);
+    assert.ok((await b.validate(token)).ok);
+    assert.equal(b.nearCache?.size, 1, 'B caches again');
+    const started = performance.now();
+    await a.revoke(session.id);
+    assert.ok(
+      performance.now() - started < 300,
+      `A heard B ack again: ${performance.now() - started} ms`,
+    );
+    assert.equal((await b.validate(token)).ok, false);
+  });
+
   it('refuses to publish while Redis is unreachable', async () => {
     const feed = new RedisInvalidationFeed(server.url, {
       keyPrefix: 'pub:',

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './processes.ts';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.ts';
 
 const run = promisify(execFile);
 const STARTUP_MS = 10_000;
@@ -174,6 +175,8 @@ export interface RedisSentinel {
    * replica of the new one and the Sentinel would accept the next switchover.
    */
   switchover(): Promise<{ from: number; to: number; promoted: number; ready: Promise<void> }>;
+  /** With `proxied`: the proxy the Sentinel names as the master. */
+  readonly proxy: TcpProxy | null;
 }
 
 /** Options of startRedisSentinel. */
@@ -186,6 +189,12 @@ export interface RedisSentinelOptions {
    * switch (4 × the publish period) instead of 8 s. @default false
    */
   fastTimers?: boolean;
+  /**
+   * The Sentinel monitors the master through a TCP proxy (`RedisSentinel.proxy`; no replicas),
+   * so it names the proxy as the master and every client's connection goes through it: a test
+   * can silence them. @default false
+   */
+  proxied?: boolean;
 }
 
 /** Starts a master and a Sentinel monitoring it as `name`; waits until the Sentinel names it. */
@@ -196,6 +205,8 @@ export async function startRedisSentinel(
   const master = await startRedis();
   const replicas: RedisServer[] = [];
   let sentinel: RedisServer | null = null;
+  const proxy = options.proxied ? await startTcpProxy(master.port) : null;
+  const named = proxy?.port ?? master.port;
   try {
     // Every server may become the master: each starts a replica's full sync at once (the default
     // waits 5 s for more replicas to join the same transfer).
@@ -212,7 +223,7 @@ export async function startRedisSentinel(
     }
     sentinel = await startServer(
       () => [],
-      `sentinel monitor ${name} 127.0.0.1 ${master.port} 1\n` +
+      `sentinel monitor ${name} 127.0.0.1 ${named} 1\n` +
         `sentinel down-after-milliseconds ${name} 1000\n` +
         (replicas.length > 0 ? `sentinel failover-timeout ${name} 10000\n` : ''),
     );
@@ -222,15 +233,14 @@ export async function startRedisSentinel(
     }
     await waitFor(
       async () =>
-        (await redisCli(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).includes(
-          String(master.port),
-        ),
+        (await redisCli(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).includes(String(named)),
       'the Sentinel to name its master',
     );
     if (replicas.length > 0) await switchoverReady(port, name, replicas.length);
   } catch (error) {
     await sentinel?.stop();
     await Promise.all(replicas.map((replica) => replica.stop()));
+    proxy?.close();
     await master.stop();
     throw error;
   }
@@ -244,10 +254,12 @@ export async function startRedisSentinel(
     master,
     sentinel: watcher,
     replicas,
+    proxy,
     currentMasterPort,
     stop: async () => {
       await watcher.stop();
       await Promise.all(replicas.map((replica) => replica.stop()));
+      proxy?.close();
       await master.stop();
     },
     switchover: async () => {
