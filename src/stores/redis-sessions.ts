@@ -102,7 +102,10 @@ export class RedisSessionStore implements SessionStore {
       options.publishInvalidations === false ? null : L.invalidationChannel(this.#prefix);
     this.#replicas = isSentinel(connection) ? (options.revocationReplicas ?? 0) : 0;
     // Leased now, not at the first revocation: building a lease takes 20-50 ms (measured).
-    if (this.#replicas > 0 && isSentinel(connection)) this.#lease = connection.acquire();
+    if (this.#replicas > 0 && isSentinel(connection)) {
+      this.#lease = connection.acquire();
+      this.#lease.catch(() => {}); // a failure is the first revocation's to report
+    }
     this.#waitMs = Math.max(1, Math.floor((options.timeoutMs ?? 1000) / 2)); // WAIT 0: for ever
     this.#guard = new ConnectionGuard(
       connection,
