@@ -137,7 +137,11 @@ async function plugin(app: FastifyInstance, options: AdapterOptions): Promise<vo
   });
   app.addHook('preHandler', (request, reply, done) => {
     const auth = request.auth;
-    if (!auth || !needsFormToken(request.method, request.headers['content-type'])) return done();
+    const method = request.method;
+    // The method first: a safe request never needs the Content-Type read.
+    if (!auth || isSafeMethod(method) || !needsFormToken(method, request.headers['content-type'])) {
+      return done();
+    }
     const body: unknown = request.body;
     const field =
       typeof body === 'object' && body !== null

@@ -52,22 +52,29 @@ export function hashSecret(secret: string): Uint8Array {
  * Never throws, whatever the input (property-tested).
  */
 export function parseToken(input: unknown): ParsedToken | null {
-  if (typeof input !== 'string' || input.length !== TOKEN_LENGTH || !TOKEN_PATTERN.test(input)) {
+  if (
+    typeof input !== 'string' ||
+    input.length !== TOKEN_LENGTH ||
+    input.charCodeAt(DOT) !== DOT_CODE ||
+    !TOKEN_PATTERN.test(input)
+  ) {
     return null;
   }
   return { id: input.slice(TOKEN_PREFIX.length, DOT), secret: input.slice(DOT + 1) };
 }
 
 /**
- * The prefix, the 22-character id, a dot and the 32-character secret. 16 bytes encode to 22 chars
+ * The prefix, the id, a dot and the secret; with the exact length and the dot at DOT (checked
+ * first, in parseToken), the id is 22 characters and the secret 32. 16 bytes encode to 22 chars
  * whose last one carries 2 data bits and 4 zero bits: only A, Q, g and w are canonical, and
  * refusing the rest keeps one id per byte string (no malleability). A regular expression rather
  * than a charCodeAt loop: the token arrives as a slice of the Cookie header, where each
  * charCodeAt pays for the indirection and the loop cost ~3.6k instructions a request (callgrind).
+ * `+` rather than counted `{21}`/`{32}` repeats, with the length and the dot checked outside: the
+ * counted form cost 2.2k instructions a test, this one 1.3k (callgrind, bench/scratch).
  */
-const TOKEN_PATTERN = new RegExp(
-  `^${TOKEN_PREFIX}${BASE64URL}{${ID_CHARS - 1}}[AQgw]\\.${BASE64URL}{${SECRET_CHARS}}$`,
-);
+const TOKEN_PATTERN = new RegExp(`^${TOKEN_PREFIX}${BASE64URL}+[AQgw]\\.${BASE64URL}+$`);
+const DOT_CODE = 0x2e;
 
 /**
  * Constant-time: run time depends only on the lengths, never on where the hashes differ. Compared

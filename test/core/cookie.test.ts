@@ -272,6 +272,16 @@ describe('readCookie', () => {
     assert.equal(readCookie('a=1', 'a=1' as string), null);
   });
 
+  test('checks each name, also right after reading a valid one', () => {
+    assert.equal(readCookie(`${NAME}=v`, NAME), 'v');
+    assert.equal(readCookie('a b=1', 'a b'), null);
+    assert.equal(readCookie(`${NAME}=v`, NAME), 'v');
+    assert.equal(readCookie('=1', ''), null);
+    assert.equal(readCookie('null=1', null as unknown as string), null);
+    assert.equal(readCookie('x=1', 'x'), '1');
+    assert.equal(readCookie('x y=1', 'x y'), null);
+  });
+
   test('stays linear on a pathological header (no quadratic rescans)', () => {
     const header = `${' a'.repeat(MAX_COOKIE_HEADER_LENGTH / 2 - 8)}`;
     const started = performance.now();
