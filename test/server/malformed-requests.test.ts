@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testConfig } from '../../src/server/config.ts';
-import { clientErrorHandler } from '../../src/server/http/malformed-requests.ts';
+import { earlyRefusals } from '../../src/server/http/malformed-requests.ts';
+import { createProxyTrust } from '../../src/server/http/proxy-trust.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import { createMetrics } from '../../src/server/metrics.ts';
 import { type RunningServer, startServer } from '../../src/server/serve.ts';
 
 // Requests that fail before the app runs, sent as raw bytes to the real server (startServer): a
@@ -343,7 +345,8 @@ describe("requests Node's HTTP parser refuses", () => {
       { headersTimeout: 100, requestTimeout: 150, connectionsCheckingInterval: 20 },
       () => assert.fail('no request should be complete'),
     );
-    slow.on('clientError', clientErrorHandler(testConfig(), logger));
+    const services = { config: testConfig(), logger, metrics: createMetrics() };
+    slow.on('clientError', earlyRefusals(services, createProxyTrust([])).clientError);
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     try {
       const port = (slow.address() as AddressInfo).port;

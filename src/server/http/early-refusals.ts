@@ -125,7 +125,7 @@ export function createEarlyRefusals(policy: RefusalPolicy): EarlyRefusals {
  * destroyed. Each refusal is reported with its code, status and peer; the raw bytes never are
  * (they may hold a cookie or a token).
  */
-export function parserRefusals(
+function parserRefusals(
   headers: Readonly<Record<string, string>>,
   report: (event: ParseErrorEvent) => void,
 ): (error: Error & { code?: string }, socket: Duplex) => void {

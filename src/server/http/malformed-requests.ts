@@ -1,13 +1,7 @@
-import type { Duplex } from 'node:stream';
 import type { ServerConfig } from '../config.ts';
 import { accessLogWriter, type Logger } from '../logger.ts';
 import type { Services } from '../services.ts';
-import {
-  createEarlyRefusals,
-  type EarlyRefusals,
-  type ParseErrorEvent,
-  parserRefusals,
-} from './early-refusals.ts';
+import { createEarlyRefusals, type EarlyRefusals, type ParseErrorEvent } from './early-refusals.ts';
 import { normaliseIp, type ProxyTrust } from './proxy-trust.ts';
 import { methodLabel, newRequestId } from './request-context.ts';
 import { securityHeaderList } from './security-headers.ts';
@@ -44,14 +38,6 @@ export function earlyRefusals(
     fault: (error) => logger.error({ err: error }, 'request failed outside the app'),
     parseError: debugParseErrors(logger),
   });
-}
-
-/** http.Server's 'clientError' listener with the app's headers, logged at debug (earlyRefusals' own). */
-export function clientErrorHandler(
-  config: Pick<ServerConfig, 'download' | 'publicUrl'>,
-  logger: Logger,
-): (error: Error & { code?: string }, socket: Duplex) => void {
-  return parserRefusals(baseHeaders(config), debugParseErrors(logger));
 }
 
 /**
