@@ -89,6 +89,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #now: () => number;
   readonly #channel: string | null;
   readonly #guard: ConnectionGuard;
+  /** Replicas a revocation waits for, on `#lease`; only through Sentinel (else no lease). */
   readonly #replicas: number;
   readonly #waitMs: number;
   #lease: Promise<S.ScriptRunner & LeasedClient> | undefined;
@@ -100,16 +101,17 @@ export class RedisSessionStore implements SessionStore {
     this.#now = options.now ?? Date.now;
     this.#channel =
       options.publishInvalidations === false ? null : L.invalidationChannel(this.#prefix);
-    this.#replicas = isSentinel(connection) ? (options.revocationReplicas ?? 0) : 0;
+    const timeoutMs = options.timeoutMs ?? 1000;
+    this.#replicas = options.revocationReplicas ?? 0;
     // Leased now, not at the first revocation: building a lease takes 20-50 ms (measured).
     if (this.#replicas > 0 && isSentinel(connection)) {
       this.#lease = connection.acquire();
       this.#lease.catch(() => {}); // a failure is the first revocation's to report
     }
-    this.#waitMs = Math.max(1, Math.floor((options.timeoutMs ?? 1000) / 2)); // WAIT 0: for ever
+    this.#waitMs = Math.max(1, Math.floor(timeoutMs / 2)); // WAIT 0 would wait for ever
     this.#guard = new ConnectionGuard(
       connection,
-      options.timeoutMs ?? 1000,
+      timeoutMs,
       options.onStatus,
       isCluster(connection) ? () => pingMasters(connection) : undefined,
     );

@@ -39,13 +39,13 @@ export async function createRedisSessionStore(
 ): Promise<RedisSessionStore> {
   let connected = false;
   const target = parseRedisUrl(url);
+  const replicas = options.revocationReplicas ?? (target.kind === 'sentinel' ? 1 : 0);
   const connection = createRedisConnection(target, {
     connectTimeoutMs: options.connectTimeoutMs ?? 2000,
     retry: () => connected,
-    leasedConnection: true,
+    // Through Sentinel, the spare master connection that revocationReplicas leases.
+    leasedConnection: replicas > 0,
   });
-  // Its Sentinel connection has the spare master connection that revocationReplicas leases.
-  const replicas = options.revocationReplicas ?? (target.kind === 'sentinel' ? 1 : 0);
   const store = new RedisSessionStore(connection, { ...options, revocationReplicas: replicas });
   const limitMs = options.connectTimeoutMs ?? 2000;
   let timer: NodeJS.Timeout | undefined;

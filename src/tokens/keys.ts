@@ -127,8 +127,9 @@ export class SigningKeys {
 
   /**
    * A new key signs from now on; the previous one stays in the JWKS for RETIREMENT_SECONDS (none
-   * with `revoke`, which retires every earlier key now) and keys retired longer ago are deleted. Returns the new kid, when the old keys disappear, and the
-   * previous signing key when `reseal` retired it without it opening (null otherwise).
+   * with `revoke`, which retires every earlier key now) and keys retired longer ago are deleted.
+   * Returns the new kid, when the old keys disappear, and the previous signing key when `reseal`
+   * retired it without it opening (null otherwise).
    * ConfigError, and nothing changed, when the current key does not open with this seal or is
    * stored otherwise (in the clear, or encrypted) than the new one would be, unless `reseal`.
    */
