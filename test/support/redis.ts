@@ -190,9 +190,10 @@ export interface RedisSentinelOptions {
    */
   fastTimers?: boolean;
   /**
-   * The Sentinel monitors the master through a TCP proxy (`RedisSentinel.proxy`; no replicas),
-   * so it names the proxy as the master and every client's connection goes through it: a test
-   * can silence them. @default false
+   * The Sentinel monitors the master through a TCP proxy (`RedisSentinel.proxy`), so it names the
+   * proxy as the master and every client's connection goes through it: a test can silence them.
+   * Replicas still connect to the master directly (a switchover would name one unproxied).
+   * @default false
    */
   proxied?: boolean;
 }
