@@ -13,7 +13,8 @@
  * Ratios are also given per server CPU-second (from /proc on Linux), which other load on the
  * machine disturbs less than requests/s. `--quick`: one short round; `--seconds=N`: longer runs.
  * `--instructions`: counts instructions per request under callgrind instead (see countAll);
- * `--only=hono,web` and `--variants=bare,memory` count a subset.
+ * `--only=hono,web` measures or counts a subset of the frameworks, `--variants=bare,memory` (with
+ * `--instructions`) a subset of the variants.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
   const rounds = Number(/--rounds=(\d+)/.exec(process.argv.join(' '))?.[1] ?? (quick ? 1 : 3));
   const load = loadavg()[0]?.toFixed(1);
   const rows: Row[] = [];
-  for (const framework of FRAMEWORKS) {
+  for (const framework of chosen(FRAMEWORKS, 'only')) {
     const runs: Record<Variant, Measured>[] = [];
     for (let round = 0; round < rounds; round++) {
       // Each round measures the three variants back to back, starting with a different one, so

@@ -1,5 +1,14 @@
-import { fstatSync, openSync, readSync, statSync } from 'node:fs';
+import {
+  type FSWatcher,
+  fstatSync,
+  openSync,
+  readSync,
+  statSync,
+  watch as watchDir,
+} from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { DatabaseSync, StatementResultingChanges, StatementSync } from 'node:sqlite';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChangeProbe } from '../core/store.ts';
 
 /**
@@ -11,6 +20,19 @@ import type { ChangeProbe } from '../core/store.ts';
  * JOIN it lets a near cache skip costs ~8 µs, most of it the read transaction's two `fcntl` locks.
  * The stores' own frequent writes (sign-ins, renewals, audit events) go through `neutralCommit`,
  * which lets the probes of their connection take those commits as seen instead of flushing.
+ *
+ * The `pread` is a system call, and under load it was most of what a near-cached SQLite lookup
+ * cost over the memory store. So a probe reads the header again only when it may have moved:
+ * - when the kernel said a file of the database was written (`fs.watch` on its directory, i.e.
+ *   inotify). Every commit writes its frames to the `-wal` file before it publishes them in the
+ *   header, so the notice is queued before any process can see the commit;
+ * - when a store of this process wrote through any connection to the file (`noteCommit`), so that
+ *   another engine here sees it at its very next lookup, in the same turn of the event loop;
+ * - and whenever 1 ms (`rereadAfterMs`) passed since its last read, whatever the notices say. The
+ *   stores' revoking writes resolve only 1 ms after their commit (`noteCommit`), so no process
+ *   can act on a revocation through Coatcheck before every probe will read it. A commit by other
+ *   programs (the sqlite3 shell) is seen within 1 ms, and usually at once through the notice.
+ *   Without a working watch, it reads on every lookup, as before.
  *
  * Written by hand: node:sqlite exposes no such check (`PRAGMA data_version` needs a read
  * transaction, the very cost this avoids on every lookup, and misses the connection's own commits:
@@ -30,15 +52,38 @@ const I_CHANGE = 2;
  */
 const descriptors = new Map<string, number>();
 
-/** What one probe last saw: the header it compares against. */
+/** Longest a probe trusts the header it last read when nothing said the file changed. */
+const REREAD_AFTER_MS = 1;
+
+/** What this process heard of writes to one database file (the file, its `-wal` and `-shm`). */
+interface Notices {
+  /** Moves on at every write heard of: a probe that saw another count reads the header again. */
+  count: number;
+  /** False while no watch reports writes (none could be set up, or it failed): read every time. */
+  live: boolean;
+  watcher: FSWatcher | null;
+  /** Connections of this process with probes on the file; the watch closes with the last. */
+  connections: number;
+}
+
+/** By database path: one directory watch per file, whatever the number of connections. */
+const noticesByPath = new Map<string, Notices>();
+
+/** What one probe last saw: the header it compares against, and when and at what count. */
 interface Seen {
   readonly header: Int32Array;
   primed: boolean;
+  /** `Notices.count` when the header was read. */
+  count: number;
+  /** `performance.now()` when it was read; -Infinity to read again at the next call. */
+  readAt: number;
 }
 
 /** The probes of one connection, which `neutralCommit` tells of that connection's own writes. */
 interface Watch {
   readonly fd: number;
+  readonly path: string;
+  readonly notices: Notices;
   /** Weak: a probe lives as long as the near cache holding it; engines come and go. */
   readonly probes: Set<WeakRef<Seen>>;
   readonly dataVersion: StatementSync;
@@ -53,33 +98,88 @@ interface Scratch {
 
 const watches = new WeakMap<DatabaseSync, Watch>();
 
+/** How often a probe reads the header (tests); by default every write heard of, and each 1 ms. */
+export interface ProbeOptions {
+  /** Reads again after this long even without a notice; 0 reads on every call. @default 1 */
+  readonly rereadAfterMs?: number;
+}
+
 /**
  * The change probe of an open database, or null when it has none to offer (in-memory, not in WAL
  * mode, or with exclusive locking, where the index lives in heap memory): a near cache then stays
  * off. Its first `changed()` answers true.
  */
-export function walChangeProbe(db: DatabaseSync): ChangeProbe | null {
+export function walChangeProbe(db: DatabaseSync, options: ProbeOptions = {}): ChangeProbe | null {
   const path = db.location();
   if (path === null || pragma(db, 'journal_mode') !== 'wal') return null;
   if (pragma(db, 'locking_mode') !== 'normal') return null;
   const fd = shmDescriptor(`${path}-shm`);
   if (fd === null) return null;
+  const rereadAfterMs = options.rereadAfterMs ?? REREAD_AFTER_MS;
   const read = scratch();
-  const seen: Seen = { header: new Int32Array(HEADER_WORDS), primed: false };
-  watch(db, fd).probes.add(new WeakRef(seen));
+  const seen: Seen = { header: new Int32Array(HEADER_WORDS), primed: false, count: 0, readAt: 0 };
+  const w = watch(db, path, fd);
+  const notices = w.notices;
+  w.probes.add(new WeakRef(seen));
   return {
     changed() {
       // Closed: the last connection's close unlinks the -shm this descriptor still reads, which
       // would never change again. Always a change, so every lookup reads the store (and fails).
-      if (!db.isOpen) return true;
-      // The copies differ while a writer is between them: changed, and not remembered.
-      if (!readHeader(fd, read)) return true;
+      if (!db.isOpen) {
+        stopWatching(db);
+        return true;
+      }
+      const now = performance.now();
+      const count = notices.count;
+      if (
+        seen.primed &&
+        notices.live &&
+        seen.count === count &&
+        now - seen.readAt < rereadAfterMs
+      ) {
+        return false;
+      }
+      // The copies differ while a writer is between them: changed, not remembered, read again.
+      if (!readHeader(fd, read)) {
+        seen.readAt = Number.NEGATIVE_INFINITY;
+        return true;
+      }
+      seen.count = count;
+      seen.readAt = now;
       if (seen.primed && sameHeader(read.words, seen.header)) return false;
       seen.header.set(read.words.subarray(0, HEADER_WORDS));
       seen.primed = true;
       return true;
     },
   };
+}
+
+/**
+ * After a commit by a store that a near cache must hear of (a delete, a lock, a role change):
+ * tells the probes of every connection of this process to `db`'s file at once (they read the
+ * header at their next call, in this same turn of the event loop), and resolves `REREAD_AFTER_MS`
+ * later. Whoever awaits it learns of the commit only once every probe of any other process reads
+ * the header again at its next call, heard of the write or not: a revocation through Coatcheck is
+ * seen at the very next lookup in every process. (A notice can come after a request that was
+ * sent after the commit: a busy server's epoll keeps a socket ahead of it in its ready list.)
+ */
+export async function noteCommit(db: DatabaseSync): Promise<void> {
+  const committedAt = performance.now();
+  const notices = noticesByPath.get(db.isOpen ? (db.location() ?? '') : '');
+  if (notices !== undefined) notices.count++;
+  // A timer counts from the event loop's cached time, which can be well before the commit: it
+  // may fire sooner than the real 1 ms, so the clock decides.
+  while (performance.now() - committedAt < REREAD_AFTER_MS) await sleep(REREAD_AFTER_MS);
+}
+
+/** Releases `db`'s share of the directory watch; call before closing it. Idempotent. */
+export function stopWatching(db: DatabaseSync): void {
+  const w = watches.get(db);
+  if (w === undefined) return;
+  watches.delete(db);
+  if (--w.notices.connections > 0) return;
+  w.notices.watcher?.close();
+  if (noticesByPath.get(w.path) === w.notices) noticesByPath.delete(w.path);
 }
 
 /**
@@ -152,15 +252,45 @@ function end(w: Watch, before: Before, wrote: boolean): void {
   }
 }
 
-function watch(db: DatabaseSync, fd: number): Watch {
+function watch(db: DatabaseSync, path: string, fd: number): Watch {
   let w = watches.get(db);
   if (w === undefined) {
     const dataVersion = db.prepare('PRAGMA data_version');
     dataVersion.setReturnArrays(true);
-    w = { fd, probes: new Set(), dataVersion, scratch: scratch() };
+    const notices = noticesFor(path);
+    notices.connections++;
+    w = { fd, path, notices, probes: new Set(), dataVersion, scratch: scratch() };
     watches.set(db, w);
   }
   return w;
+}
+
+/**
+ * The notices of writes to the database at `path`, from a watch of its directory: a file can be
+ * deleted and created again (a checkpoint may truncate the -wal, a restore replace the file), a
+ * directory entry's watch sees every incarnation. Without one, `live` stays false.
+ */
+function noticesFor(path: string): Notices {
+  const known = noticesByPath.get(path);
+  if (known !== undefined) return known;
+  const name = basename(path);
+  const notices: Notices = { count: 0, live: false, watcher: null, connections: 0 };
+  try {
+    // Not persistent: the watch must not keep a process alive that has nothing else to do.
+    const watcher = watchDir(dirname(path), { persistent: false }, (_event, file) => {
+      if (file === null || file.startsWith(name)) notices.count++;
+    });
+    watcher.on('error', () => {
+      notices.live = false;
+      watcher.close();
+    });
+    notices.watcher = watcher;
+    notices.live = true;
+  } catch {
+    // No watch here (the inotify limit, a file system without it): every lookup reads the header.
+  }
+  noticesByPath.set(path, notices);
+  return notices;
 }
 
 function scratch(): Scratch {

@@ -7,7 +7,7 @@ import type {
   SessionTouch,
   SessionUser,
 } from '../core/store.ts';
-import { neutralCommit, walChangeProbe } from './sqlite-changes.ts';
+import { neutralCommit, noteCommit, stopWatching, walChangeProbe } from './sqlite-changes.ts';
 import { failure, inWriteTransaction } from './sqlite-db.ts';
 import { readSessionUser, SESSION_USER_COLUMNS, type SqliteUserStore } from './sqlite-users.ts';
 
@@ -201,6 +201,8 @@ export class SqliteSessionStore implements SessionStore {
       });
     } catch (error) {
       throw failure('rotate', error);
+    } finally {
+      await noteCommit(db);
     }
   }
 
@@ -212,6 +214,8 @@ export class SqliteSessionStore implements SessionStore {
       return { unexpired: row.unexpired === 1, replacedBy: row.replaced_by as string | null };
     } catch (error) {
       throw failure('delete', error);
+    } finally {
+      await noteCommit(this.#db);
     }
   }
 
@@ -222,6 +226,8 @@ export class SqliteSessionStore implements SessionStore {
       return rows.filter((row) => row.live === 1).length;
     } catch (error) {
       throw failure('deleteByUser', error);
+    } finally {
+      await noteCommit(this.#db);
     }
   }
 
@@ -240,12 +246,15 @@ export class SqliteSessionStore implements SessionStore {
       return Number(this.#sweep.run(now).changes);
     } catch (error) {
       throw failure('sweep', error);
+    } finally {
+      await noteCommit(this.#db);
     }
   }
 
   /** Closes the shared database connection. Idempotent. */
   async close(): Promise<void> {
     try {
+      stopWatching(this.#db);
       if (this.#db.isOpen) this.#db.close();
     } catch (error) {
       throw failure('close', error);

@@ -8,6 +8,7 @@ import {
   type UserStore,
 } from '../accounts/user-store.ts';
 import type { SessionUser } from '../core/store.ts';
+import { noteCommit } from './sqlite-changes.ts';
 import { failure, inWriteTransaction } from './sqlite-db.ts';
 
 /** The users columns in the order `toUser` decodes them. */
@@ -113,6 +114,8 @@ export class SqliteUserStore implements UserStore {
       return this.#write(id, patch);
     } catch (error) {
       throw failure('update', error);
+    } finally {
+      await noteCommit(this.#db);
     }
   }
 
@@ -131,6 +134,8 @@ export class SqliteUserStore implements UserStore {
       return inWriteTransaction(this.#db, () => this.#authorisedWrite(id, patch, by));
     } catch (error) {
       throw failure('updateAuthorised', error);
+    } finally {
+      await noteCommit(this.#db);
     }
   }
 

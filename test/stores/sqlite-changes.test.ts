@@ -13,11 +13,15 @@ import {
   type SqliteStores,
 } from '../../src/stores/sqlite.ts';
 import { walChangeProbe } from '../../src/stores/sqlite-changes.ts';
+import { nextTurn } from '../support/next-turn.ts';
 import { inAnotherProcess } from '../support/sqlite-process.ts';
 import { makeSession, makeUser } from './contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coatcheck-sqlite-changes-'));
 after(() => rmSync(root, { recursive: true, force: true }));
+
+/** The header read on every call: these tests are of what it says, not of when it is read. */
+const EVERY_CALL = { rereadAfterMs: 0 };
 
 function freshPath(): string {
   return join(mkdtempSync(join(root, 't-')), 'coatcheck.db');
@@ -29,7 +33,7 @@ describe('walChangeProbe', () => {
     const db = openSqliteDatabase(path);
     const other = openSqliteDatabase(path);
     try {
-      const probe = walChangeProbe(db);
+      const probe = walChangeProbe(db, EVERY_CALL);
       assert.ok(probe);
       assert.equal(probe.changed(), true, 'nothing seen yet');
       assert.equal(probe.changed(), false);
@@ -65,7 +69,7 @@ describe('walChangeProbe', () => {
     const db = openSqliteDatabase(path);
     const shm = openSync(`${path}-shm`, 'r+');
     try {
-      const probe = walChangeProbe(db);
+      const probe = walChangeProbe(db, EVERY_CALL);
       assert.ok(probe);
       probe.changed();
       assert.equal(probe.changed(), false);
@@ -101,14 +105,14 @@ describe('walChangeProbe', () => {
   it('keeps working for a database deleted and created again at the same path', () => {
     const path = freshPath();
     const first = openSqliteDatabase(path);
-    walChangeProbe(first)?.changed();
+    walChangeProbe(first, EVERY_CALL)?.changed();
     first.close();
     rmSync(path);
     rmSync(`${path}-wal`, { force: true });
     rmSync(`${path}-shm`, { force: true });
     const second = openSqliteDatabase(path);
     try {
-      const probe = walChangeProbe(second);
+      const probe = walChangeProbe(second, EVERY_CALL);
       assert.ok(probe);
       probe.changed();
       inAnotherProcess(path, 'CREATE TABLE t (x)');
@@ -248,12 +252,14 @@ describe('engine near cache on the SQLite store (the change probe)', () => {
       for (let i = 0; i < 200; i++) {
         const role = `role-${i}`;
         if (i % 3 === 0) setRoles.run(JSON.stringify([role]), user.id);
+        await nextTurn(); // the next request
         const result = await engine.validate(token);
         assert.ok(result.ok);
         const stored = other.prepare('SELECT roles FROM users WHERE id = ?1').get(user.id);
         assert.deepEqual(result.user.roles, JSON.parse(String(stored?.roles)), `round ${i}`);
       }
       other.prepare('DELETE FROM sessions WHERE id = ?1').run(sessionId);
+      await nextTurn();
       assert.equal((await engine.validate(token)).ok, false);
     } finally {
       other.close();

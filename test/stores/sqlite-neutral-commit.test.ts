@@ -8,11 +8,15 @@ import { SessionEngine } from '../../src/core/engine.ts';
 import type { ChangeProbe } from '../../src/core/store.ts';
 import { openSqliteDatabase, openSqliteStores } from '../../src/stores/sqlite.ts';
 import { neutralCommit, walChangeProbe } from '../../src/stores/sqlite-changes.ts';
+import { nextTurn } from '../support/next-turn.ts';
 import { inAnotherProcess } from '../support/sqlite-process.ts';
 import { makeUser } from './contract.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'coatcheck-sqlite-neutral-'));
 after(() => rmSync(root, { recursive: true, force: true }));
+
+/** The header read on every call: these tests are of what it says, not of when it is read. */
+const EVERY_CALL = { rereadAfterMs: 0 };
 
 function freshPath(): string {
   return join(mkdtempSync(join(root, 't-')), 'coatcheck.db');
@@ -24,7 +28,7 @@ function setUp(): { path: string; db: DatabaseSync; other: DatabaseSync; probe: 
   const db = openSqliteDatabase(path);
   db.exec('CREATE TABLE t (x INTEGER PRIMARY KEY)');
   const other = openSqliteDatabase(path);
-  const probe = walChangeProbe(db);
+  const probe = walChangeProbe(db, EVERY_CALL);
   assert.ok(probe);
   assert.equal(probe.changed(), true, 'nothing seen yet');
   assert.equal(probe.changed(), false);
@@ -187,8 +191,8 @@ describe('neutralCommit', () => {
 
   it('moves every probe of the connection that saw the header before, and only those', () => {
     const { db, other, probe: a } = setUp();
-    const b = walChangeProbe(db);
-    const elsewhere = walChangeProbe(other);
+    const b = walChangeProbe(db, EVERY_CALL);
+    const elsewhere = walChangeProbe(other, EVERY_CALL);
     assert.ok(b && elsewhere);
     try {
       b.changed();
@@ -271,7 +275,7 @@ describe('engine near cache on SQLite: its own writes', () => {
     }
   });
 
-  it('after its own renewals, still refuses at the next validate what another connection or process revoked', async () => {
+  it('after its own renewals, still refuses at the next request what another connection or process revoked', async () => {
     const { path, clock, stores, user, engine, tokens, ids, validateAll } = await fixture();
     const other = openSqliteDatabase(path);
     try {
@@ -279,12 +283,14 @@ describe('engine near cache on SQLite: its own writes', () => {
       clock.now += 31_000;
       await validateAll();
       other.prepare('DELETE FROM sessions WHERE id = ?').run(ids[0] as string);
+      await nextTurn();
       assert.equal((await engine.validate(tokens[0])).ok, false, 'revoked by another connection');
       inAnotherProcess(path, `DELETE FROM sessions WHERE id = '${ids[1]}'`);
       assert.equal((await engine.validate(tokens[1])).ok, false, 'revoked by another process');
       clock.now += 31_000;
       assert.ok((await engine.validate(tokens[2])).ok, 'renewed');
       other.prepare('UPDATE users SET locked = 1 WHERE id = ?').run(user.id);
+      await nextTurn();
       const locked = await engine.validate(tokens[3]);
       assert.equal(locked.ok === false && locked.reason, 'user_locked');
     } finally {
