@@ -246,8 +246,6 @@ export class SqliteSessionStore implements SessionStore {
       return Number(this.#sweep.run(now).changes);
     } catch (error) {
       throw failure('sweep', error);
-    } finally {
-      await noteCommit(this.#db);
     }
   }
 
