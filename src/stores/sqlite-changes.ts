@@ -59,8 +59,7 @@ const REREAD_AFTER_MS = 1;
 interface Notices {
   /** Moves on at every write heard of: a probe that saw another count reads the header again. */
   count: number;
-  /** False while no watch reports writes (none could be set up, or it failed): read every time. */
-  live: boolean;
+  /** Null while no watch reports writes (none could be set up, or it failed): read every time. */
   watcher: FSWatcher | null;
   /** Connections of this process with probes on the file; the watch closes with the last. */
   connections: number;
@@ -133,7 +132,7 @@ export function walChangeProbe(db: DatabaseSync, options: ProbeOptions = {}): Ch
       const count = notices.count;
       if (
         seen.primed &&
-        notices.live &&
+        notices.watcher !== null &&
         seen.count === count &&
         now - seen.readAt < rereadAfterMs
       ) {
@@ -158,14 +157,16 @@ export function walChangeProbe(db: DatabaseSync, options: ProbeOptions = {}): Ch
  * After a commit by a store that a near cache must hear of (a delete, a lock, a role change):
  * tells the probes of every connection of this process to `db`'s file at once (they read the
  * header at their next call, in this same turn of the event loop), and resolves `REREAD_AFTER_MS`
- * later. Whoever awaits it learns of the commit only once every probe of any other process reads
+ * later (at once for an in-memory database, which no other connection reads). Whoever awaits it learns of the commit only once every probe of any other process reads
  * the header again at its next call, heard of the write or not: a revocation through Coatcheck is
  * seen at the very next lookup in every process. (A notice can come after a request that was
  * sent after the commit: a busy server's epoll keeps a socket ahead of it in its ready list.)
  */
 export async function noteCommit(db: DatabaseSync): Promise<void> {
   const committedAt = performance.now();
-  const notices = noticesByPath.get(db.isOpen ? (db.location() ?? '') : '');
+  const path = db.isOpen ? db.location() : null;
+  if (path === null) return; // in memory (or closed): no probe anywhere reads this database
+  const notices = noticesByPath.get(path);
   if (notices !== undefined) notices.count++;
   // A timer counts from the event loop's cached time, which can be well before the commit: it
   // may fire sooner than the real 1 ms, so the clock decides.
@@ -268,24 +269,23 @@ function watch(db: DatabaseSync, path: string, fd: number): Watch {
 /**
  * The notices of writes to the database at `path`, from a watch of its directory: a file can be
  * deleted and created again (a checkpoint may truncate the -wal, a restore replace the file), a
- * directory entry's watch sees every incarnation. Without one, `live` stays false.
+ * directory entry's watch sees every incarnation. Without one, `watcher` stays null.
  */
 function noticesFor(path: string): Notices {
   const known = noticesByPath.get(path);
   if (known !== undefined) return known;
   const name = basename(path);
-  const notices: Notices = { count: 0, live: false, watcher: null, connections: 0 };
+  const notices: Notices = { count: 0, watcher: null, connections: 0 };
   try {
     // Not persistent: the watch must not keep a process alive that has nothing else to do.
     const watcher = watchDir(dirname(path), { persistent: false }, (_event, file) => {
       if (file === null || file.startsWith(name)) notices.count++;
     });
     watcher.on('error', () => {
-      notices.live = false;
+      notices.watcher = null;
       watcher.close();
     });
     notices.watcher = watcher;
-    notices.live = true;
   } catch {
     // No watch here (the inotify limit, a file system without it): every lookup reads the header.
   }

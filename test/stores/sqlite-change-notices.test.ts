@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
 import { SessionEngine } from '../../src/core/engine.ts';
 import { openSqliteDatabase, openSqliteStores } from '../../src/stores/sqlite.ts';
@@ -24,15 +25,20 @@ function freshPath(): string {
   return join(mkdtempSync(join(root, 't-')), 'coatcheck.db');
 }
 
+/** A new database with a table `t`, and two connections to it. */
+function twoConnections(): { db: DatabaseSync; other: DatabaseSync } {
+  const path = freshPath();
+  const db = openSqliteDatabase(path);
+  db.exec('CREATE TABLE t (x INTEGER)');
+  return { db, other: openSqliteDatabase(path) };
+}
+
 /** Only notices make this probe read the header again. */
 const NOTICES_ONLY = { rereadAfterMs: Number.POSITIVE_INFINITY };
 
 describe('SQLite change probe: when it reads', () => {
   it('does not read on every call, and hears of another connection’s commit by the next poll', async () => {
-    const path = freshPath();
-    const db = openSqliteDatabase(path);
-    db.exec('CREATE TABLE t (x INTEGER)');
-    const other = openSqliteDatabase(path);
+    const { db, other } = twoConnections();
     try {
       const probe = walChangeProbe(db, NOTICES_ONLY);
       assert.ok(probe);
@@ -171,10 +177,7 @@ describe('SQLite change probe: when it reads', () => {
   });
 
   it('reads again after rereadAfterMs even when it heard of nothing', async () => {
-    const path = freshPath();
-    const db = openSqliteDatabase(path);
-    db.exec('CREATE TABLE t (x INTEGER)');
-    const other = openSqliteDatabase(path);
+    const { db, other } = twoConnections();
     try {
       const probe = walChangeProbe(db, { rereadAfterMs: 50 });
       assert.ok(probe);
