@@ -74,13 +74,22 @@ export class PostgresUserStore implements UserStore {
       password_changed_at: user.passwordChangedAt,
       created_at: user.createdAt,
     };
-    // The arbiter is the lower(email) index, which also catches every exact-email duplicate;
-    // a primary-key clash is not arbitrated, so it still raises.
-    const result = await this.#run(
-      'create',
-      async () => sql`INSERT INTO users ${sql(row)} ON CONFLICT ((lower(email))) DO NOTHING`,
-    );
-    return result.count === 1;
+    // The arbiter is the lower(email) index, which also catches every exact-email duplicate
+    // made before this insert; a primary-key clash is not arbitrated, so it still raises.
+    return this.#run('create', async () => {
+      try {
+        const result =
+          await sql`INSERT INTO users ${sql(row)} ON CONFLICT ((lower(email))) DO NOTHING`;
+        return result.count === 1;
+      } catch (error) {
+        // The same email inserted at once by another connection: PostgreSQL arbitrates only the
+        // index named, so the exact-email constraint can raise before the arbiter sees it.
+        if ((error as { constraint_name?: string }).constraint_name === 'users_email_key') {
+          return false;
+        }
+        throw error;
+      }
+    });
   }
 
   /** Applies the defined fields of the patch in one statement; null for an unknown id. */

@@ -107,6 +107,20 @@ describe('PostgreSQL database', () => {
     }
   });
 
+  it('three nodes creating one email at once, 30 times: one create lands, the others answer false', async () => {
+    const url = await freshUrl();
+    const nodes = await Promise.all([1, 2, 3].map(() => openPostgresStores(url)));
+    try {
+      for (let round = 0; round < 30; round++) {
+        const email = `race-${round}@example.test`;
+        const created = await Promise.all(nodes.map((n) => n.users.create(makeUser({ email }))));
+        assert.equal(created.filter(Boolean).length, 1, `round ${round}: ${created}`);
+      }
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+
   it('three nodes opening one empty database at once migrate it exactly once', async () => {
     const url = await freshUrl();
     const nodes = await Promise.all([1, 2, 3].map(() => openPostgresStores(url)));
