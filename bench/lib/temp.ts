@@ -10,7 +10,14 @@ const removeTempDirs = () => {
   tempDirs.clear();
 };
 process.once('exit', removeTempDirs);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, removeTempDirs);
+// A signal listener replaces the default action (exit): raise the signal again once the listener
+// is gone, or every process importing this would outlive SIGTERM (the bench servers did).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    removeTempDirs();
+    process.kill(process.pid, signal);
+  });
+}
 
 /** A fresh temp directory under the OS temp dir, removed when the process ends. */
 export function benchTempDir(label: string): string {
