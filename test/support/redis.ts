@@ -4,6 +4,7 @@
  * Needs `redis-server` and `redis-cli` on PATH (Debian: redis-server, redis-tools).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -237,7 +238,22 @@ export async function startRedisSentinel(
         (await redisCli(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).includes(String(named)),
       'the Sentinel to name its master',
     );
-    if (replicas.length > 0) await switchoverReady(port, name, replicas.length);
+    if (replicas.length > 0) {
+      await switchoverReady(port, name, replicas.length);
+      // A replica online for less than about a second does not answer the master's GETACK
+      // (Redis 7.0: the first WAIT after its sync times out, the next one answers at once), so a
+      // first revocation through the store would 503. Wait until a WAIT is answered.
+      const n = String(replicas.length);
+      await waitFor(async () => {
+        const key = 'coatcheck-test:replicated';
+        const [, acknowledged] = await redisCliSession(master.port, [
+          ['SET', key, '1'],
+          ['WAIT', n, '100'],
+          ['DEL', key],
+        ]);
+        return acknowledged === n;
+      }, 'the replicas to acknowledge a write');
+    }
   } catch (error) {
     await sentinel?.stop();
     await Promise.all(replicas.map((replica) => replica.stop()));
@@ -329,6 +345,20 @@ async function switchoverReady(
     'the replicas in sync and the Sentinel ready for a switchover',
     30_000,
   );
+}
+
+/** Runs `commands` on one redis-cli connection (a WAIT covers the writes before it); the replies. */
+async function redisCliSession(port: number, commands: string[][]): Promise<string[]> {
+  const child = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stdin.end(`${commands.map((command) => command.join(' ')).join('\n')}\n`);
+  await once(child, 'close');
+  return out.trim().split('\n');
 }
 
 /** A field of redis-cli's rendering of a flat key/value reply (one item a line). */
