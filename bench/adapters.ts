@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import express from 'express';
 import Fastify from 'fastify';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { coatcheck as forExpress } from '../src/adapters/express.ts';
 import { coatcheck as fastifyPlugin } from '../src/adapters/fastify.ts';
 import { type CoatcheckEnv, coatcheck as forHono } from '../src/adapters/hono.ts';
@@ -42,7 +42,8 @@ import {
 } from './lib/instructions.ts';
 import { loadTool, runLoad } from './lib/load.ts';
 
-const FRAMEWORKS = ['express', 'fastify', 'hono', 'web'] as const;
+/** `hono`: the middleware and requireAuth; `hono-handler`: the route's handler wrapped by handler(). */
+const FRAMEWORKS = ['express', 'fastify', 'hono', 'hono-handler', 'web'] as const;
 type Framework = (typeof FRAMEWORKS)[number];
 /** bare: no Coatcheck; memory/sqlite: behind Coatcheck with that session store. */
 const VARIANTS = ['bare', 'memory', 'sqlite'] as const;
@@ -78,7 +79,9 @@ async function countAll(): Promise<void> {
   console.log(
     'bare ÷ authenticated, i.e. the throughput ratio if the server is CPU-bound; ! < 0.8',
   );
-  console.log('framework   bare instr/req  memory instr/req  sqlite instr/req | memory   sqlite');
+  console.log(
+    'framework      bare instr/req  memory instr/req  sqlite instr/req | memory   sqlite',
+  );
   // A variant left out by --variants prints as a dash.
   const k = (x: number) => (Number.isNaN(x) ? '—' : `${(x / 1000).toFixed(1)}k`).padStart(8);
   const r = (x: number) =>
@@ -93,7 +96,7 @@ async function countAll(): Promise<void> {
       );
     }
     console.log(
-      `${framework.padEnd(9)}   ${k(count.bare)}        ${k(count.memory)}          ${k(count.sqlite)} |` +
+      `${framework.padEnd(12)}${k(count.bare)}        ${k(count.memory)}          ${k(count.sqlite)} |` +
         ` ${r(count.bare / count.memory)}  ${r(count.bare / count.sqlite)}`,
     );
   }
@@ -153,13 +156,13 @@ function print(rows: Row[], run: { seconds: number; rounds: number; load: string
   );
   console.log('authenticated ÷ bare, by requests/s and by requests per server CPU-second; ! < 0.8');
   console.log(
-    'framework   bare req/s  memory req/s  sqlite req/s | memory/bare  sqlite/bare | per CPU-s: memory  sqlite',
+    'framework     bare req/s  memory req/s  sqlite req/s | memory/bare  sqlite/bare | per CPU-s: memory  sqlite',
   );
   for (const { framework, runs } of rows) {
     const rps = (v: Variant) => best(runs, v, 'rps');
     const cpu = (v: Variant) => best(runs, v, 'perCpuSecond') / best(runs, 'bare', 'perCpuSecond');
     console.log(
-      `${framework.padEnd(9)} ${n(rps('bare'))}      ${n(rps('memory'))}      ${n(rps('sqlite'))} |` +
+      `${framework.padEnd(12)}${n(rps('bare'))}      ${n(rps('memory'))}      ${n(rps('sqlite'))} |` +
         `    ${r(rps('memory') / rps('bare'))}      ${r(rps('sqlite') / rps('bare'))} |` +
         `            ${r(cpu('memory'))} ${r(cpu('sqlite'))}`,
     );
@@ -288,6 +291,11 @@ async function serveOne(
       app.use(auth.middleware, auth.requireAuth());
     }
     app.get('/', (c) => c.json(BODY));
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+  } else if (framework === 'hono-handler') {
+    const app = new Hono<CoatcheckEnv>();
+    const route = (c: Context) => c.json(BODY);
+    app.get('/', engine ? forHono({ engine }).handler(route, { requireAuth: true }) : route);
     server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
   } else {
     const handler = () => Response.json(BODY);

@@ -63,6 +63,16 @@ export interface AdapterOptions {
   onError?: (error: unknown) => void;
 }
 
+/** Guards of a handler wrapped by an adapter's `handler()` (Web, Hono). */
+export interface HandlerOptions {
+  /** Refuse signed-out requests: 401 problem, or 303 to `redirectTo` for GET/HEAD. @default false */
+  requireAuth?: boolean;
+  /** Users holding any of these roles only (implies requireAuth); 403 otherwise. */
+  requireRole?: readonly string[];
+  /** Where signed-out GET/HEAD requests to a guarded handler go. @default undefined (401) */
+  redirectTo?: string;
+}
+
 /** Options resolved once into a frozen object (the per-request path only reads it). */
 export interface AdapterConfig {
   readonly engine: SessionEngine;

@@ -1,4 +1,4 @@
-import type { Context, ErrorHandler, MiddlewareHandler, Next } from 'hono';
+import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import type { PublicUser } from '../accounts/public-user.ts';
 import { readBodyLimited } from '../core/body.ts';
 import type { ClientInfo } from '../core/engine.ts';
@@ -19,6 +19,7 @@ import {
   formToken,
   formTokenMatches,
   guardRoles,
+  type HandlerOptions,
   isSafeMethod,
   needsFormToken,
   type Resolution,
@@ -40,10 +41,11 @@ import { DEFAULT_MAX_FORM_BYTES } from './web-form.ts';
 /**
  * Coatcheck as Hono middleware, for any runtime Hono runs on: the cross-origin check, the session
  * in `c.get('auth')` (typed through CoatcheckEnv), the form token, guards, and sign-in/sign-out
- * helpers. Loads nothing from hono at run time (types only).
+ * helpers; or the same pipeline wrapped around one route's handler (`handler()`). Loads nothing
+ * from hono at run time (types only).
  */
 
-export type { AdapterOptions, Auth } from './core.ts';
+export type { AdapterOptions, Auth, HandlerOptions } from './core.ts';
 
 /** The Hono environment Coatcheck's middleware provides: `c.get('auth')` / `c.var.auth`. */
 export interface CoatcheckEnv {
@@ -77,8 +79,16 @@ export interface HonoAdapterOptions extends AdapterOptions {
 const QUEUED = Symbol('coatcheck.setCookie');
 type Queued = { [QUEUED]?: string };
 
-/** What a middleware returns: the response it answers with, or next()'s outcome. */
-type Passed = ReturnType<MiddlewareHandler<CoatcheckEnv>>;
+/** A route handler wrapped by `handler()`: Hono's, answering with a Response. */
+export type HonoHandler = (c: Context<CoatcheckEnv>) => Response | Promise<Response>;
+
+/**
+ * What runs once the request passed the checks, with `auth` set: next() for the middleware, the
+ * guards and the route's handler for `handler()`. `refused`: a refused cookie to clear.
+ */
+type Proceed<R> = (c: Context<CoatcheckEnv>, refused: boolean) => Response | Promise<R>;
+/** The pipeline's answer: a refusal, or what `go` returned. */
+type Passed<R> = Response | Promise<Response | R>;
 
 /** Options of requireAuth. */
 export interface RequireAuthOptions {
@@ -94,6 +104,15 @@ export interface HonoCoatcheck {
    * when the store fails (never signed in, never signed out), and clears a refused cookie.
    */
   readonly middleware: MiddlewareHandler<CoatcheckEnv>;
+  /**
+   * One route's handler with the middleware's whole pipeline around it, plus the guards: the
+   * route's only handler (`app.get('/me', auth.handler(fn, { requireAuth: true }))`), in place of
+   * the middleware and guard middleware. CoatcheckErrors `fn` throws answer as problem+json; other
+   * errors go on to `app.onError`. Answers with a plain Response when the store and `fn` answer
+   * synchronously (memory, SQLite): Hono then skips `compose`, and `@hono/node-server` writes it
+   * on its fast path. Behind `middleware`, it only applies the guards.
+   */
+  handler(fn: HonoHandler, options?: HandlerOptions): HonoHandler;
   /** Signed-in requests only; 401 problem (or a redirect) otherwise. */
   requireAuth(options?: RequireAuthOptions): MiddlewareHandler<CoatcheckEnv>;
   /** Users holding any of `roles`; 401 when signed out, 403 otherwise. */
@@ -132,10 +151,12 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
   const onError = config.onError ?? console.error;
   const maxFormBytes = options.maxFormBytes ?? DEFAULT_MAX_FORM_BYTES;
 
-  // Not async: when the store answers synchronously (memory, SQLite) the request goes straight to
-  // next(), and the after-handler step rides on next()'s promise (~2k instructions a request
-  // less than an async middleware setting `auth` twice; docs/library.md, Cost per request).
-  const middleware: MiddlewareHandler<CoatcheckEnv> = (c, next) => {
+  /**
+   * The checks before any handler: origin (unsafe methods), the session into `auth`, the guessing
+   * throttle, and a signed-in form post's token; then `go`. Not async: when the store answers
+   * synchronously (memory, SQLite) so does this, up to whatever `go` returns.
+   */
+  const pipeline = <R>(c: Context<CoatcheckEnv>, go: Proceed<R>): Passed<R> => {
     const request = c.req.raw;
     const method = request.method;
     const headers = request.headers;
@@ -148,10 +169,10 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
       if (refusal) return refuse(c, refusal);
     }
     const pending = resolveSession(config, headers.get('cookie'), clientIp(c) ?? null);
-    if (!(pending instanceof Promise)) return proceed(c, next, pending);
+    if (!(pending instanceof Promise)) return proceed(c, go, pending);
     return pending.then(
-      (resolution): Passed => proceed(c, next, resolution),
-      (error: unknown): Promise<Response> => {
+      (resolution): Passed<R> => proceed(c, go, resolution),
+      (error: unknown): Response => {
         c.set('auth', null);
         if (!(error instanceof StoreUnavailableError)) throw error;
         onError(error);
@@ -160,23 +181,76 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
     );
   };
 
-  const proceed = (c: Context<CoatcheckEnv>, next: Next, resolution: Resolution): Passed => {
+  const proceed = <R>(
+    c: Context<CoatcheckEnv>,
+    go: Proceed<R>,
+    resolution: Resolution,
+  ): Passed<R> => {
     if (resolution.kind === 'throttled') {
       return refuse(c, new ThrottledError(resolution.retryAfterSeconds));
     }
     if (resolution.kind !== 'signed-in') {
       c.set('auth', null);
-      return next().then(() => finish(c, resolution.kind === 'refused'));
+      return go(c, resolution.kind === 'refused');
     }
     const auth = resolution.auth;
     c.set('auth', auth);
     const method = c.req.raw.method;
     if (!isSafeMethod(method) && needsFormToken(method, c.req.raw.headers.get('content-type'))) {
-      return checkFormToken(c, auth).then((refusal): Passed | Response =>
-        refusal ? problemResponse(refusal) : next().then(() => finish(c, false)),
+      return checkFormToken(c, auth).then(
+        (refusal): Passed<R> => (refusal ? problemResponse(refusal) : go(c, false)),
       );
     }
-    return next().then(() => finish(c, false));
+    return go(c, false);
+  };
+
+  // The after-handler step rides on next()'s promise (~2k instructions a request less than an
+  // async middleware setting `auth` twice; docs/library.md, Cost per request).
+  const middleware: MiddlewareHandler<CoatcheckEnv> = (c, next) => {
+    const passed = pipeline(c, (c, refused) => next().then(() => finishContext(c, refused)));
+    return passed instanceof Promise ? passed : Promise.resolve(passed);
+  };
+
+  const handler = (fn: HonoHandler, guards: HandlerOptions = {}): HonoHandler => {
+    const roles = guards.requireRole ? guardRoles(guards.requireRole) : null;
+    const requireAuth = guards.requireAuth === true || roles !== null;
+    const redirectTo = guards.redirectTo;
+
+    /** The guards, then `fn`; a CoatcheckError it throws as its problem, anything else thrown on. */
+    const run = (c: Context<CoatcheckEnv>): Response | Promise<Response> => {
+      const auth = c.get('auth');
+      if (requireAuth && !auth) {
+        const safe = c.req.method === 'GET' || c.req.method === 'HEAD';
+        if (redirectTo !== undefined && safe) return c.redirect(redirectTo, 303);
+        return problemResponse(new UnauthenticatedError());
+      }
+      const refusal = roles ? roleRefusal(auth, roles) : null;
+      if (refusal) return problemResponse(refusal);
+      try {
+        const response = fn(c);
+        return response instanceof Promise ? response.catch(problemOf) : response;
+      } catch (error) {
+        return problemOf(error);
+      }
+    };
+
+    /** run(), with the cookie a helper set or a refused cookie's clearing put on its answer. */
+    const go = (c: Context<CoatcheckEnv>, refused: boolean): Response | Promise<Response> => {
+      const response = run(c);
+      return response instanceof Promise
+        ? response.then((r) => finished(c, r, refused))
+        : finished(c, response, refused);
+    };
+
+    // The middleware already ran the checks and finishes the response itself.
+    return (c) => (c.get('auth') === undefined ? pipeline(c, go) : run(c));
+  };
+
+  /** A CoatcheckError thrown by a wrapped handler as its problem (503 told to onError). */
+  const problemOf = (error: unknown): Response => {
+    if (!(error instanceof CoatcheckError)) throw error;
+    if (error instanceof StoreUnavailableError) onError(error);
+    return problemResponse(error);
   };
 
   /** CsrfTokenError or PayloadTooLargeError when a signed-in form post lacks this session's token. */
@@ -192,24 +266,34 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
   };
 
   /**
-   * After the handler: the cookie a helper set, else a refused cookie's clearing, goes on the
-   * response unless one is there already, never on a server failure (a 5xx says nothing about
-   * the session).
+   * The handler's response with the cookie a helper set, else a refused cookie's clearing, unless
+   * it carries a session cookie already; never on a server failure (a 5xx says nothing about the
+   * session, so one there is taken off). A copy when its headers are immutable (redirects).
    */
-  const finish = (c: Context, refused: boolean): void => {
+  const finished = (c: Context, response: Response, refused: boolean): Response => {
     const queued = (c as Queued)[QUEUED];
-    if (queued === undefined && !refused) return;
-    const lines = c.res.headers.getSetCookie();
+    if (queued === undefined && !refused) return response;
+    const lines = response.headers.getSetCookie();
     const isSession = (line: string) => isSessionCookie(config, line);
-    if (c.res.status >= 500) {
-      if (lines.some(isSession))
-        setCookieLines(
-          c,
-          lines.filter((line) => !isSession(line)),
-        );
-    } else if (!lines.some(isSession)) {
-      setCookieLines(c, [...lines, queued ?? config.clearingCookie]);
+    if (response.status >= 500) {
+      if (!lines.some(isSession)) return response;
+      return withSetCookie(
+        response,
+        lines.filter((line) => !isSession(line)),
+      );
     }
+    if (lines.some(isSession)) return response;
+    return withSetCookie(response, [...lines, queued ?? config.clearingCookie]);
+  };
+
+  /** finished() on `c.res`, after next(): also reaches a response built without `c`. */
+  const finishContext = (c: Context, refused: boolean): void => {
+    const response = finished(c, c.res, refused);
+    if (response === c.res) return;
+    // Hono's setter merges the old response's headers into the new one (its Set-Cookie lines
+    // included) and merges only into a response it holds: setting undefined first replaces it.
+    c.res = undefined;
+    c.res = response;
   };
 
   const setCookie = (c: Context, line: string) => {
@@ -220,6 +304,7 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
 
   return Object.freeze({
     middleware,
+    handler,
     cookieName: config.cookieName,
     // The guards are plain functions returning next()'s promise: an async wrapper would cost a
     // promise and two microtask turns per request (callgrind: ~1.4k instructions, ~1%).
@@ -289,16 +374,18 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
 }
 
 /** Refuses before the handler: `auth` is null for whatever runs around this middleware. */
-function refuse(c: Context<CoatcheckEnv>, error: CoatcheckError): Promise<Response> {
+function refuse(c: Context<CoatcheckEnv>, error: CoatcheckError): Response {
   c.set('auth', null);
-  return Promise.resolve(problemResponse(error));
+  return problemResponse(error);
 }
 
 /** `c.get('auth')`, insisting the middleware ran (a guard without it would refuse everyone). */
 function authOf(c: Context<CoatcheckEnv>): Auth | null {
   const auth = c.get('auth');
   if (auth === undefined) {
-    throw new ConfigError('Use coatcheck(...).middleware before requireAuth/requireRole/signIn');
+    throw new ConfigError(
+      'Use coatcheck(...).middleware (or handler()) before requireAuth/requireRole/signIn',
+    );
   }
   return auth;
 }
@@ -324,21 +411,23 @@ async function formField(c: Context, field: string, maxFormBytes: number): Promi
 }
 
 /**
- * Makes `lines` the final response's Set-Cookie, with `Cache-Control: no-store` when it carries
- * any; copies the response once when its headers are immutable (redirects).
+ * `response` with `lines` as its Set-Cookie and `Cache-Control: no-store` when it carries any;
+ * a copy when its headers are immutable (redirects).
  */
-function setCookieLines(c: Context, lines: readonly string[]): void {
+function withSetCookie(response: Response, lines: readonly string[]): Response {
   const edit = (headers: Headers) => {
     headers.delete('Set-Cookie');
     for (const line of lines) headers.append('Set-Cookie', line);
     if (lines.length > 0) headers.set('Cache-Control', 'no-store');
   };
   try {
-    edit(c.res.headers);
+    edit(response.headers);
+    return response;
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
-    c.res = new Response(c.res.body, c.res);
-    edit(c.res.headers);
+    const copy = new Response(response.body, response);
+    edit(copy.headers);
+    return copy;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   checkOrigin,
   formTokenMatches,
   guardRoles,
+  type HandlerOptions,
   isSafeMethod,
   needsFormToken,
   type Resolution,
@@ -30,7 +31,7 @@ import { DEFAULT_MAX_FORM_BYTES, isFormBody } from './web-form.ts';
  * handlers. `handler()` wraps a route with the whole pipeline; the other functions are its parts.
  */
 
-export type { AdapterOptions, Auth } from './core.ts';
+export type { AdapterOptions, Auth, HandlerOptions } from './core.ts';
 export type { WebContext } from './web-context.ts';
 
 /** Options of the Web adapter. */
@@ -42,16 +43,6 @@ export interface WebAdapterOptions extends AdapterOptions {
   clientIp?: (request: Request) => string | null | undefined;
   /** Largest form body read to check a form token. @default 65536 */
   maxFormBytes?: number;
-}
-
-/** Guards of a wrapped handler. */
-export interface HandlerOptions {
-  /** Refuse signed-out requests: 401 problem, or 303 to `redirectTo` for GET/HEAD. @default false */
-  requireAuth?: boolean;
-  /** Users holding any of these roles only (implies requireAuth); 403 otherwise. */
-  requireRole?: readonly string[];
-  /** Where signed-out GET/HEAD requests to a guarded handler go. @default undefined (401) */
-  redirectTo?: string;
 }
 
 /** A handler wrapped by `handler()`. */

@@ -128,7 +128,13 @@ describe('the npm package', { timeout: 120_000 }, () => {
   test('each adapter’s flow runs from the installed package', async () => {
     cpSync(join(CONSUMER, 'flows.ts'), join(project, 'flows.ts'));
     const { stdout } = await run(node, ['flows.ts'], { cwd: project });
-    assert.deepEqual(stdout.trim().split('\n'), ['ok express', 'ok fastify', 'ok hono', 'ok web']);
+    assert.deepEqual(stdout.trim().split('\n'), [
+      'ok express',
+      'ok fastify',
+      'ok hono',
+      'ok hono-handler',
+      'ok web',
+    ]);
   });
 
   test('importing the core, SQLite, an adapter or a store loads no package it does not need', async () => {

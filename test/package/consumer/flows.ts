@@ -106,6 +106,22 @@ h.get('/me', hono.requireAuth(), (c) =>
   c.json({ email: c.var.auth?.user.email, token: hono.csrfToken(c) }),
 );
 h.post('/out', async (c) => c.json({ revoked: await hono.signOutEverywhere(c) }));
+// The same flow with no middleware: each route's handler wrapped by hono.handler().
+const hw = new Hono<CoatcheckEnv>();
+hw.post(
+  '/login',
+  hono.handler(async (c) => c.json({ email: (await hono.signIn(c, await c.req.json())).email })),
+);
+hw.get(
+  '/me',
+  hono.handler((c) => c.json({ email: c.var.auth?.user.email, token: hono.csrfToken(c) }), {
+    requireAuth: true,
+  }),
+);
+hw.post(
+  '/out',
+  hono.handler(async (c) => c.json({ revoked: await hono.signOutEverywhere(c) })),
+);
 const web = forWeb(options);
 const routes: Record<string, (request: Request) => Response | Promise<Response>> = {
   'POST /login': web.handler(async (request, ctx) =>
@@ -121,6 +137,7 @@ const routes: Record<string, (request: Request) => Response | Promise<Response>>
 };
 for (const [name, fetch] of [
   ['hono', h.fetch],
+  ['hono-handler', hw.fetch],
   [
     'web',
     (r: Request) =>

@@ -109,6 +109,13 @@ h.get('/', hono.requireAuth(), (c) => {
   auth.user.email;
   return c.json({ email: auth?.user.email ?? null, token: hono.csrfToken(c) });
 });
+// The same without middleware: one route's handler wrapped, with its guards.
+h.get(
+  '/notes/:id',
+  hono.handler((c) => c.json({ id: c.req.param('id'), by: c.var.auth?.user.id }), {
+    requireRole: ['admin'],
+  }),
+);
 
 // Web (Next.js route handlers, Bun, Deno).
 const web = forWeb({ engine, accounts, maxFormBytes: 4096 });
