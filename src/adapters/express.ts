@@ -104,7 +104,7 @@ export function coatcheck(options: AdapterOptions): ExpressCoatcheck {
       });
       if (refusal) return sendProblem(res, refusal);
     }
-    const pending = resolveSession(config, req.headers.cookie, req.ip ?? null);
+    const pending = resolveSession(config, req.headers.cookie, clientIp(req));
     if (pending instanceof Promise) pending.then(settle, fail);
     else settle(pending);
 
@@ -243,5 +243,15 @@ function headerReader(headers: IncomingHttpHeaders): HeaderReader {
 
 /** IP (Express's `req.ip`, which honours the app's `trust proxy` setting) and user agent. */
 function clientOf(req: Request): ClientInfo {
-  return { ip: req.ip ?? null, userAgent: req.headers['user-agent'] ?? null };
+  return { ip: clientIp(req), userAgent: req.headers['user-agent'] ?? null };
+}
+
+/**
+ * What Express's `req.ip` answers. With `trust proxy` off (Express's default, inherited by
+ * sub-apps through their settings' prototype) that getter is the socket's address, reached
+ * through proxy-addr's parse of X-Forwarded-For: read here directly, as the Fastify adapter does.
+ */
+function clientIp(req: Request): string | null {
+  if (req.app.settings['trust proxy'] === false) return req.socket.remoteAddress ?? null;
+  return req.ip ?? null;
 }

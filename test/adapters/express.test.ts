@@ -114,4 +114,32 @@ describe('express adapter, beyond the contract', () => {
     });
     assert.equal(res.status, 403);
   });
+
+  test('throttles by the socket address, or by X-Forwarded-For only under trust proxy (sub-apps inherit it)', async () => {
+    const user = await fx.createUser();
+    const cookie = `${COOKIE}=${await fx.tokenFor(user)}`;
+    const headers = { cookie, 'x-forwarded-for': '203.0.113.7' };
+    const auth = coatcheck({ engine: fx.engine });
+    for (const [trustProxy, mounted, expected] of [
+      [false, false, '127.0.0.1'],
+      [true, false, '203.0.113.7'],
+      ['loopback', true, '203.0.113.7'],
+      [false, true, '127.0.0.1'],
+    ] as const) {
+      const app = express();
+      app.set('trust proxy', trustProxy);
+      const sub = mounted ? express() : app;
+      sub.use(auth.middleware);
+      sub.get('/me', (req, res) => {
+        res.json({ id: req.auth?.user.id ?? null, ip: req.ip });
+      });
+      if (mounted) app.use('/sub', sub);
+      const base = await listen(app);
+      fx.limiter.keys.length = 0;
+      const res = await fetch(`${base}${mounted ? '/sub' : ''}/me`, { headers });
+      const body = await res.json();
+      assert.deepEqual(body, { id: user.id, ip: expected }, `${trustProxy} ${mounted}`);
+      assert.deepEqual(fx.limiter.keys, [expected], 'the same IP as req.ip');
+    }
+  });
 });
