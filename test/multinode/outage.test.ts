@@ -74,9 +74,13 @@ async function readiness(status: 200 | 503) {
   );
 }
 
-/** Polls until every node logged its store_up for `store` (the first call after the outage). */
+/**
+ * Polls until every node that logged a store_down for `store` since the mark logged its store_up
+ * (at its first call after the outage); a node that made no call meanwhile had no outage to end.
+ */
 async function recovered(store: string) {
   for (const node of nodes) {
+    if (since(node, 'store_down', store).length === 0) continue;
     await eventually(() => since(node, 'store_up', store).length > 0, `${node.name} store_up`);
   }
 }
