@@ -3,6 +3,7 @@ import { clearCookie, readCookieDetailed, sessionCookieName } from '../core/cook
 import { csrfTokenFor, verifyCsrfToken } from '../core/csrf.ts';
 import type { SessionEngine, ValidateResult } from '../core/engine.ts';
 import {
+  type CoatcheckError,
   ConfigError,
   CrossOriginError,
   ForbiddenError,
@@ -210,6 +211,30 @@ export function roleRefusal(auth: Auth | null | undefined, roles: readonly strin
   if (!auth) return new UnauthenticatedError();
   if (roles.some((role) => auth.user.roles.includes(role))) return null;
   return new ForbiddenError();
+}
+
+/** What a guard answers: go on (null), a refusal, or a redirect of a signed-out page visit. */
+export type GuardVerdict = CoatcheckError | { readonly redirectTo: string } | null;
+
+/**
+ * The guards of `options` as one check, built once (ConfigError for a bad role list): signed out
+ * and guarded, a 303 to `redirectTo` for GET/HEAD, else UnauthenticatedError; without one of the
+ * roles, ForbiddenError.
+ */
+export function compileGuards(
+  options: HandlerOptions,
+): (auth: Auth | null | undefined, method: string) => GuardVerdict {
+  const roles = options.requireRole ? guardRoles(options.requireRole) : null;
+  const requireAuth = options.requireAuth === true || roles !== null;
+  const redirectTo = options.redirectTo;
+  return (auth, method) => {
+    if (!requireAuth) return null;
+    if (!auth) {
+      const safe = method === 'GET' || method === 'HEAD';
+      return redirectTo !== undefined && safe ? { redirectTo } : new UnauthenticatedError();
+    }
+    return roles ? roleRefusal(auth, roles) : null;
+  };
 }
 
 /** Checks the role list given to a role guard once, when the guard is built. */

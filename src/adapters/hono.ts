@@ -9,16 +9,16 @@ import {
   PayloadTooLargeError,
   StoreUnavailableError,
   ThrottledError,
-  UnauthenticatedError,
 } from '../core/errors.ts';
 import type { SessionUser } from '../core/store.ts';
 import {
   type AdapterOptions,
   type Auth,
   checkOrigin,
+  compileGuards,
   formToken,
   formTokenMatches,
-  guardRoles,
+  type GuardVerdict,
   type HandlerOptions,
   isSafeMethod,
   needsFormToken,
@@ -26,9 +26,8 @@ import {
   requestHost,
   resolveAdapterOptions,
   resolveSession,
-  roleRefusal,
 } from './core.ts';
-import { problemResponse } from './problem.ts';
+import { problemResponse, thrownProblem } from './problem.ts';
 import {
   endAllSessions,
   endSession,
@@ -212,20 +211,12 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
   };
 
   const handler = (fn: HonoHandler, guards: HandlerOptions = {}): HonoHandler => {
-    const roles = guards.requireRole ? guardRoles(guards.requireRole) : null;
-    const requireAuth = guards.requireAuth === true || roles !== null;
-    const redirectTo = guards.redirectTo;
+    const guard = compileGuards(guards);
 
     /** The guards, then `fn`; a CoatcheckError it throws as its problem, anything else thrown on. */
     const run = (c: Context<CoatcheckEnv>): Response | Promise<Response> => {
-      const auth = c.get('auth');
-      if (requireAuth && !auth) {
-        const safe = c.req.method === 'GET' || c.req.method === 'HEAD';
-        if (redirectTo !== undefined && safe) return c.redirect(redirectTo, 303);
-        return problemResponse(new UnauthenticatedError());
-      }
-      const refusal = roles ? roleRefusal(auth, roles) : null;
-      if (refusal) return problemResponse(refusal);
+      const verdict = guard(c.get('auth'), c.req.method);
+      if (verdict !== null) return guardAnswer(c, verdict);
       try {
         const response = fn(c);
         return response instanceof Promise ? response.catch(problemOf) : response;
@@ -247,11 +238,7 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
   };
 
   /** A CoatcheckError thrown by a wrapped handler as its problem (503 told to onError). */
-  const problemOf = (error: unknown): Response => {
-    if (!(error instanceof CoatcheckError)) throw error;
-    if (error instanceof StoreUnavailableError) onError(error);
-    return problemResponse(error);
-  };
+  const problemOf = (error: unknown): Response => thrownProblem(error, onError);
 
   /** CsrfTokenError or PayloadTooLargeError when a signed-in form post lacks this session's token. */
   const checkFormToken = async (c: Context, auth: Auth): Promise<CoatcheckError | null> => {
@@ -309,21 +296,10 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
     // The guards are plain functions returning next()'s promise: an async wrapper would cost a
     // promise and two microtask turns per request (callgrind: ~1.4k instructions, ~1%).
     requireAuth(guard: RequireAuthOptions = {}): MiddlewareHandler<CoatcheckEnv> {
-      const redirectTo = guard.redirectTo;
-      return (c, next) => {
-        if (authOf(c)) return next();
-        if (redirectTo !== undefined && (c.req.method === 'GET' || c.req.method === 'HEAD')) {
-          return Promise.resolve(c.redirect(redirectTo, 303));
-        }
-        return Promise.resolve(problemResponse(new UnauthenticatedError()));
-      };
+      return guardMiddleware({ requireAuth: true, redirectTo: guard.redirectTo });
     },
     requireRole(...roles: string[]): MiddlewareHandler<CoatcheckEnv> {
-      const allowed = guardRoles(roles);
-      return (c, next) => {
-        const refusal = roleRefusal(authOf(c), allowed);
-        return refusal ? Promise.resolve(problemResponse(refusal)) : next();
-      };
+      return guardMiddleware({ requireRole: roles });
     },
     async signIn(c: Context<CoatcheckEnv>, input: unknown) {
       const done = await signInWithPassword(config, input, clientOf(c), authOf(c));
@@ -371,6 +347,22 @@ export function coatcheck(options: HonoAdapterOptions): HonoCoatcheck {
       return c.text('Internal Server Error', 500);
     }) satisfies ErrorHandler,
   });
+}
+
+/** Guards as middleware: next() when they let the request through, else their answer. */
+function guardMiddleware(options: HandlerOptions): MiddlewareHandler<CoatcheckEnv> {
+  const guard = compileGuards(options);
+  return (c, next) => {
+    const verdict = guard(authOf(c), c.req.method);
+    return verdict === null ? next() : Promise.resolve(guardAnswer(c, verdict));
+  };
+}
+
+/** A guard's refusal as its problem, or its redirect of a signed-out page visit (303). */
+function guardAnswer(c: Context, verdict: NonNullable<GuardVerdict>): Response {
+  return verdict instanceof CoatcheckError
+    ? problemResponse(verdict)
+    : c.redirect(verdict.redirectTo, 303);
 }
 
 /** Refuses before the handler: `auth` is null for whatever runs around this middleware. */

@@ -1,3 +1,4 @@
+import { CoatcheckError, StoreUnavailableError } from '../core/errors.ts';
 import { type Problem, toProblem } from '../core/problem.ts';
 
 /**
@@ -39,6 +40,16 @@ export function problemReply(error: unknown): ProblemReply {
 export function problemResponse(error: unknown): Response {
   const { status, headers, body } = problemReply(error);
   return new Response(JSON.stringify(body), { status, headers });
+}
+
+/**
+ * A CoatcheckError a wrapped handler threw, as its problem response (a store failure told to
+ * `onError`); anything else rethrown, for the runtime's or the framework's own error handling.
+ */
+export function thrownProblem(error: unknown, onError: (error: unknown) => void): Response {
+  if (!(error instanceof CoatcheckError)) throw error;
+  if (error instanceof StoreUnavailableError) onError(error);
+  return problemResponse(error);
 }
 
 /**

@@ -1,17 +1,11 @@
-import {
-  CoatcheckError,
-  CsrfTokenError,
-  StoreUnavailableError,
-  ThrottledError,
-  UnauthenticatedError,
-} from '../core/errors.ts';
+import { CoatcheckError, CsrfTokenError, ThrottledError } from '../core/errors.ts';
 import type { HeaderReader } from '../core/origin.ts';
 import {
   type AdapterOptions,
   type Auth,
   checkOrigin,
+  compileGuards,
   formTokenMatches,
-  guardRoles,
   type HandlerOptions,
   isSafeMethod,
   needsFormToken,
@@ -19,9 +13,8 @@ import {
   requestHost,
   resolveAdapterOptions,
   resolveSession,
-  roleRefusal,
 } from './core.ts';
-import { problemResponse } from './problem.ts';
+import { problemResponse, thrownProblem } from './problem.ts';
 import { RequestContext, type WebContext } from './web-context.ts';
 import { DEFAULT_MAX_FORM_BYTES, isFormBody } from './web-form.ts';
 
@@ -91,11 +84,7 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
   };
 
   /** A CoatcheckError as its problem response (a 503 told to onError); anything else rethrown. */
-  const problemFor = (error: unknown): Response => {
-    if (!(error instanceof CoatcheckError)) throw error;
-    if (error instanceof StoreUnavailableError) onError(error);
-    return problemResponse(error);
-  };
+  const problemFor = (error: unknown): Response => thrownProblem(error, onError);
 
   /** problemFor with the cookies `ctx` queued (a refused cookie's clearing), never on a 5xx. */
   const refuse = (error: unknown, ctx: RequestContext): Response =>
@@ -118,8 +107,7 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
   };
 
   const handler = (fn: WebHandler, guards: HandlerOptions = {}) => {
-    const roles = guards.requireRole ? guardRoles(guards.requireRole) : null;
-    const requireAuth = guards.requireAuth === true || roles !== null;
+    const guard = compileGuards(guards);
 
     /**
      * Everything after the session is known. CoatcheckErrors become problem responses carrying the
@@ -136,14 +124,9 @@ export function coatcheck(options: WebAdapterOptions): WebCoatcheck {
       const auth = resolution.kind === 'signed-in' ? resolution.auth : null;
       const ctx = new RequestContext({ request, config, auth, ip, maxFormBytes });
       if (resolution.kind === 'refused') ctx.setCookie(config.clearingCookie);
-      if (requireAuth && !auth) {
-        const { redirectTo } = guards;
-        const safe = request.method === 'GET' || request.method === 'HEAD';
-        if (redirectTo === undefined || !safe) return refuse(new UnauthenticatedError(), ctx);
-        return redirect(redirectTo, ctx.cookies);
-      }
-      const refusal = roles ? roleRefusal(auth, roles) : null;
-      if (refusal) return refuse(refusal, ctx);
+      const verdict = guard(auth, request.method);
+      if (verdict instanceof CoatcheckError) return refuse(verdict, ctx);
+      if (verdict) return redirect(verdict.redirectTo, ctx.cookies);
       if (auth && needsFormToken(request.method, request.headers.get('content-type'))) {
         return settle(
           checkFormToken(request, ctx, auth).then(() => fn(request, ctx)),

@@ -157,10 +157,11 @@ export function walChangeProbe(db: DatabaseSync, options: ProbeOptions = {}): Ch
  * After a commit by a store that a near cache must hear of (a delete, a lock, a role change):
  * tells the probes of every connection of this process to `db`'s file at once (they read the
  * header at their next call, in this same turn of the event loop), and resolves `REREAD_AFTER_MS`
- * later (at once for an in-memory database, which no other connection reads). Whoever awaits it learns of the commit only once every probe of any other process reads
- * the header again at its next call, heard of the write or not: a revocation through Coatcheck is
- * seen at the very next lookup in every process. (A notice can come after a request that was
- * sent after the commit: a busy server's epoll keeps a socket ahead of it in its ready list.)
+ * later (at once for an in-memory database, which no other connection reads). Whoever awaits it
+ * learns of the commit only once every probe of any other process reads the header again at its
+ * next call, heard of the write or not: a revocation through Coatcheck is seen at the very next
+ * lookup in every process. (A notice can come after a request that was sent after the commit: a
+ * busy server's epoll keeps a socket ahead of it in its ready list.)
  */
 export async function noteCommit(db: DatabaseSync): Promise<void> {
   const committedAt = performance.now();
